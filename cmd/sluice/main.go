@@ -1,0 +1,170 @@
+// Command sluice is the Sluice AI gateway: `sluice serve` runs it, `sluice validate` checks
+// resource files, `sluice version` says which build this is.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-gateway/sluice/internal/gateway"
+	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/server"
+	"github.com/sluice-gateway/sluice/internal/translate"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
+		var silent exitError
+		if !errors.As(err, &silent) {
+			fmt.Fprintln(os.Stderr, "sluice:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError fails the command after it has already said why.
+type exitError struct{}
+
+func (exitError) Error() string { return "failed" }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sluice",
+		Short:         "Sluice is an AI gateway: it understands AI traffic and enforces policy on it.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout), versionCmd(stdout))
+	return root
+}
+
+func serveCmd(stderr io.Writer) *cobra.Command {
+	var (
+		paths    []string
+		listen   string
+		drain    time.Duration
+		maxBytes int64
+		level    string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [-f PATH]...",
+		Short: "Run the gateway (with no -f, on the built-in quickstart example)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			err := server.Run(ctx, server.Config{
+				Paths: paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
+				Logger: log, Reload: hup,
+			})
+			var terrs translate.Errors
+			var lerr *resource.LoadError
+			if errors.As(err, &terrs) || errors.As(err, &lerr) {
+				fmt.Fprintln(stderr, "sluice: invalid configuration:")
+				fmt.Fprintln(stderr, indent(err.Error()))
+				return exitError{}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&paths, "filename", "f", nil, "resource file or directory (repeatable); default: the built-in quickstart")
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
+	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long shutdown waits for requests and streams in flight")
+	f.Int64Var(&maxBytes, "max-request-bytes", gateway.DefaultMaxRequestBytes, "request body limit (413 above it)")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func validateCmd(stdout io.Writer) *cobra.Command {
+	var paths []string
+	cmd := &cobra.Command{
+		Use:   "validate -f PATH...",
+		Short: "Check resource files: print every error and exit 1, or a summary and exit 0",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(paths) == 0 {
+				return errors.New("validate needs at least one -f PATH")
+			}
+			snap, err := server.Load(paths, nil)
+			if err != nil {
+				fmt.Fprintln(stdout, err.Error())
+				return exitError{}
+			}
+			fmt.Fprintf(stdout, "valid: %s\n", snap.Summary)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&paths, "filename", "f", nil, "resource file or directory (repeatable)")
+	return cmd
+}
+
+func versionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(stdout, "sluice", buildVersion())
+		},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if dirty {
+				rev += "-dirty"
+			}
+			return "dev+" + rev + " (" + bi.GoVersion + ")"
+		}
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version + " (" + bi.GoVersion + ")"
+		}
+		return "dev (" + bi.GoVersion + ")"
+	}
+	return "dev"
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

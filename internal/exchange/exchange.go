@@ -1,0 +1,103 @@
+// Package exchange defines the Exchange: one client request and its answer as they move
+// through the gateway's stages. Every stage reads and writes what it needs here, so stages
+// never reach into each other's packages. It holds data, not behaviour.
+package exchange
+
+import (
+	"net/http"
+	"time"
+)
+
+// Endpoint is the API a client called.
+type Endpoint uint8
+
+// Endpoints.
+const (
+	EndpointUnknown Endpoint = iota
+	EndpointChat
+	EndpointCompletions
+	EndpointEmbeddings
+	EndpointModels
+)
+
+var endpointNames = [...]string{"unknown", "chat", "completions", "embeddings", "models"}
+
+// String is the endpoint's name as used in configuration and logs ("chat").
+func (e Endpoint) String() string {
+	if int(e) < len(endpointNames) {
+		return endpointNames[e]
+	}
+	return "unknown"
+}
+
+// Usage is what an answer cost, in tokens.
+type Usage struct {
+	InputTokens         int64
+	OutputTokens        int64
+	TotalTokens         int64
+	CachedInputTokens   int64
+	CacheCreationTokens int64
+	ReasoningTokens     int64
+	// Reported is true when the upstream reported usage.
+	Reported bool
+	// Estimated is true when the gateway counted the tokens itself.
+	Estimated bool
+}
+
+// Exchange is one request through the gateway.
+type Exchange struct {
+	// ID is the request id (X-Request-Id).
+	ID       string
+	Endpoint Endpoint
+	Started  time.Time
+
+	// Header is the client's request header. Read-only.
+	Header http.Header
+
+	// Body is the request body as received; a stage that changes it sets BodyMutated,
+	// which also invalidates Spans.
+	Body        []byte
+	BodyMutated bool
+	// Spans locate members of Body found at ingress, so adapters can splice the body
+	// without scanning it again. A zero Span means absent.
+	Spans struct {
+		Model, StreamOptions Span
+		// End is the offset of the body object's closing brace.
+		End int
+	}
+
+	// The request fields the gateway needs, decoded once at ingress.
+	Model     string
+	Stream    bool
+	MaxTokens int64
+	// IncludeUsage is whether the client itself asked for usage in the stream.
+	IncludeUsage bool
+
+	// Routing decisions.
+	Route         string // Kind/namespace/name of the ModelRoute
+	Backend       string // Kind/namespace/name of the Backend that answered (or last tried)
+	UpstreamModel string
+	Attempts      int
+
+	// The answer.
+	Status    int
+	Code      string // stable error code when the gateway or upstream failed the request
+	FirstByte time.Duration
+	Usage     Usage
+	// Output accumulates the answer's generated text as delivered, raw JSON-escaped, so
+	// usage can be estimated when the upstream reports none.
+	Output []byte
+}
+
+// Span is a byte range [Start, End) of a body.
+type Span struct{ Start, End int }
+
+// Empty reports whether the span is absent.
+func (s Span) Empty() bool { return s.End == 0 }
+
+// Reset clears the Exchange for reuse, keeping the Output buffer's storage.
+func (ex *Exchange) Reset() {
+	out := ex.Output[:0]
+	*ex = Exchange{}
+	ex.Output = out
+}

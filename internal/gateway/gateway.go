@@ -1,0 +1,267 @@
+// Package gateway is Sluice's HTTP data path: the ingress endpoints, the pipeline that
+// carries an Exchange from the client to an upstream and back, the errors clients see and
+// the access log. It reads the running Snapshot through an atomic pointer and never parses
+// configuration; the translator hands it compiled snapshots.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/translate"
+)
+
+// DefaultMaxRequestBytes is the default request body limit.
+const DefaultMaxRequestBytes = 8 << 20
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger receives the access log and the gateway's own events. Default: discard.
+	Logger *slog.Logger
+	// MaxRequestBytes limits request bodies. Default DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+	// MaxResponseBytes limits a whole (non-streamed) upstream answer. Default 64 MiB.
+	MaxResponseBytes int64
+}
+
+// Gateway serves the data path. Create it with New, give it a snapshot with Swap.
+type Gateway struct {
+	opts     Options
+	log      *slog.Logger
+	state    atomic.Pointer[state]
+	draining atomic.Bool
+}
+
+// state is a snapshot with what is derived from it once.
+type state struct {
+	snap       *translate.Snapshot
+	modelsBody []byte
+	models     map[string]bool
+}
+
+// New returns a Gateway without a snapshot: it answers 503 until Swap.
+func New(opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 64 << 20
+	}
+	return &Gateway{opts: opts, log: opts.Logger}
+}
+
+// Swap puts snap in force for every request that starts from now on; requests in flight
+// finish on the snapshot they started with. It returns the previous snapshot.
+func (g *Gateway) Swap(snap *translate.Snapshot) *translate.Snapshot {
+	st := &state{snap: snap, models: map[string]bool{}}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, m := range snap.Models {
+		list.Data = append(list.Data, model{ID: m, Object: "model", OwnedBy: "sluice"})
+		st.models[m] = true
+	}
+	st.modelsBody, _ = json.Marshal(list)
+	old := g.state.Swap(st)
+	if old == nil {
+		return nil
+	}
+	return old.snap
+}
+
+// Snapshot returns the snapshot in force, or nil.
+func (g *Gateway) Snapshot() *translate.Snapshot {
+	if st := g.state.Load(); st != nil {
+		return st.snap
+	}
+	return nil
+}
+
+// Drain makes /readyz fail so load balancers stop sending; requests are still served.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/chat/completions":
+		g.post(w, r, exchange.EndpointChat)
+	case "/v1/completions":
+		g.post(w, r, exchange.EndpointCompletions)
+	case "/v1/embeddings":
+		g.post(w, r, exchange.EndpointEmbeddings)
+	case "/v1/models":
+		if g.method(w, r, http.MethodGet) {
+			g.listModels(w)
+		}
+	case "/healthz":
+		w.Write([]byte("ok\n"))
+	case "/readyz":
+		if g.state.Load() == nil || g.draining.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	default:
+		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/"); ok && id != "" {
+			if g.method(w, r, http.MethodGet) {
+				g.getModel(w, id)
+			}
+			return
+		}
+		(&Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "Unknown path " + r.URL.Path + "."}).write(w)
+	}
+}
+
+func (g *Gateway) method(w http.ResponseWriter, r *http.Request, m string) bool {
+	if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
+		return true
+	}
+	w.Header().Set("Allow", m)
+	(&Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "Use " + m + " for " + r.URL.Path + "."}).write(w)
+	return false
+}
+
+func (g *Gateway) listModels(w http.ResponseWriter) {
+	st := g.state.Load()
+	if st == nil {
+		notReady.write(w)
+		return
+	}
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(st.modelsBody)
+}
+
+func (g *Gateway) getModel(w http.ResponseWriter, id string) {
+	st := g.state.Load()
+	if st == nil {
+		notReady.write(w)
+		return
+	}
+	if !st.models[id] {
+		modelNotFound(id).write(w)
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"id": id, "object": "model", "created": 0, "owned_by": "sluice"})
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(b)
+}
+
+var notReady = &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: "The gateway has no configuration loaded yet."}
+
+func modelNotFound(model string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeModelNotFound, Param: "model", Message: "The model '" + model + "' does not exist or you do not have access to it."}
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange.Exchange) }}
+
+// post serves one inference request: the pipeline, in order.
+func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpoint) {
+	ex := exchangePool.Get().(*exchange.Exchange)
+	ex.Started = time.Now()
+	ex.Endpoint = ep
+	ex.Header = r.Header
+	ex.ID = requestID(r)
+	w.Header()["X-Request-Id"] = []string{ex.ID}
+	rw := &recorder{ResponseWriter: w}
+	var body *bodyBuffer
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			g.log.Error("panic serving request", "request_id", ex.ID, "panic", v)
+			if !rw.wrote {
+				(&Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "Internal error; request id " + ex.ID + "."}).write(rw)
+			}
+			ex.Code = CodeInternal
+		}
+		g.settle(ex, rw)
+		g.accessLog(r, ex, rw)
+		if body != nil {
+			body.release()
+		}
+		ex.Reset()
+		exchangePool.Put(ex)
+	}()
+	if r.Method != http.MethodPost {
+		g.fail(rw, ex, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "Use POST for " + r.URL.Path + "."})
+		return
+	}
+	st := g.state.Load()
+	if st == nil {
+		g.fail(rw, ex, notReady)
+		return
+	}
+	var gerr *Error
+	body, gerr = readBody(r, g.opts.MaxRequestBytes)
+	if gerr != nil {
+		g.fail(rw, ex, gerr)
+		return
+	}
+	ex.Body = body.b
+	if gerr := decodeRequest(ex, ex.Body); gerr != nil {
+		g.fail(rw, ex, gerr)
+		return
+	}
+	rt := st.snap.Routes.Lookup(ex.Model)
+	if rt == nil {
+		g.fail(rw, ex, modelNotFound(ex.Model))
+		return
+	}
+	ex.Route = rt.Ref
+	ctx := r.Context()
+	if rt.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, rt.RequestTimeout, errRequestTimeout)
+		defer cancel()
+	}
+	g.forward(ctx, rw, ex, rt)
+}
+
+func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *Error) {
+	ex.Status, ex.Code = e.Status, e.Code
+	e.write(w)
+}
+
+// recorder remembers whether the answer has started, so a panic or a late failure knows
+// whether it may still send an error status.
+type recorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.wrote = true
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

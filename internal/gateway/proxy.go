@@ -1,0 +1,271 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/provider"
+	"github.com/sluice-gateway/sluice/internal/route"
+)
+
+var (
+	errRequestTimeout  = errors.New("route request timeout")
+	errUpstreamTimeout = errors.New("upstream timeout")
+)
+
+// outcome is how one attempt ended.
+type outcome uint8
+
+const (
+	answered outcome = iota // something (an answer or an error) was sent to the client
+	fallBack                // nothing was sent; the next priority may be tried
+)
+
+// failure is what fell back, kept to answer with if nothing else works.
+type failure struct {
+	err    *Error
+	status int
+	header http.Header
+	body   []byte
+}
+
+// forward tries the route's tiers in priority order: within a tier one ref chosen by
+// weight (another if it is full), and on a connection failure or a 5xx before any byte
+// reached the client, the next tier.
+func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route) {
+	var last failure
+	for ti := range rt.Tiers {
+		tier := &rt.Tiers[ti]
+		var tried [4]uint64 // bitset over refs; translate caps refs per route at 256
+		for {
+			i := tier.Pick(func(i int) bool { return tried[i/64]&(1<<(i%64)) != 0 })
+			if i < 0 {
+				break
+			}
+			tried[i/64] |= 1 << (i % 64)
+			ref := &tier.Refs[i]
+			up := ref.Backend.Upstream
+			if !up.TryAcquire() {
+				if last.err == nil && last.body == nil {
+					last.err = &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
+				}
+				continue
+			}
+			o := g.attempt(ctx, w, ex, rt, ref, &last)
+			up.Release()
+			if o == answered {
+				return
+			}
+			break // next tier
+		}
+	}
+	switch {
+	case last.body != nil:
+		h := w.Header()
+		provider.ResponseHeaders(h, last.header)
+		ex.Status = last.status
+		ex.Code = CodeUpstreamError
+		w.WriteHeader(last.status)
+		w.Write(last.body)
+	case last.err != nil:
+		g.fail(w, ex, last.err)
+	default:
+		g.fail(w, ex, &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
+	}
+}
+
+// attempt sends the exchange to one backend.
+func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, last *failure) outcome {
+	be := ref.Backend
+	up := be.Upstream
+	ex.Backend = be.Ref
+	ex.UpstreamModel = ex.Model
+	if ref.Model != "" {
+		ex.UpstreamModel = ref.Model
+	}
+	ex.Attempts++
+	ex.Output = ex.Output[:0]
+	ex.Usage = exchange.Usage{}
+
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := be.Adapter.NewRequest(actx, ex, provider.Target{BaseURL: up.BaseURL, Model: ex.UpstreamModel})
+	if err != nil {
+		g.fail(w, ex, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request cannot be sent to this model's backend."})
+		return answered
+	}
+	// One watchdog bounds the wait for headers (firstByte), then for the first body byte
+	// (the route's firstToken, else idle), then every silence between reads (idle).
+	wd := newWatchdog(up.Timeouts.FirstByte, cancel)
+	defer wd.stop()
+	resp, err := up.Transport.RoundTrip(req)
+	if err != nil {
+		return g.transportFailure(ctx, actx, w, ex, err, last)
+	}
+	defer resp.Body.Close()
+	next := up.Timeouts.Idle
+	if rt.FirstTokenTimeout > 0 {
+		next = rt.FirstTokenTimeout
+	}
+	wd.arm(next, up.Timeouts.Idle)
+	body := wd.reader(resp.Body)
+
+	if resp.StatusCode >= 500 {
+		b, _ := io.ReadAll(io.LimitReader(body, 1<<20))
+		*last = failure{status: resp.StatusCode, header: resp.Header, body: b}
+		return fallBack
+	}
+	if ex.Stream && resp.StatusCode == http.StatusOK && isEventStream(resp.Header) {
+		return g.stream(ctx, actx, w, ex, be, resp, body, last)
+	}
+	buf := responsePool.Get().(*bytes.Buffer)
+	defer releaseResponse(buf)
+	_, err = io.Copy(buf, io.LimitReader(body, g.opts.MaxResponseBytes+1))
+	if err != nil {
+		return g.transportFailure(ctx, actx, w, ex, err, last)
+	}
+	if int64(buf.Len()) > g.opts.MaxResponseBytes {
+		g.fail(w, ex, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream answer is too large."})
+		return answered
+	}
+	out, err := be.Adapter.Complete(ex, resp.StatusCode, buf.Bytes())
+	if err != nil {
+		g.fail(w, ex, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream answer could not be read."})
+		return answered
+	}
+	h := w.Header()
+	provider.ResponseHeaders(h, resp.Header)
+	h["Content-Length"] = []string{itoa(len(out))}
+	ex.Status = resp.StatusCode
+	if resp.StatusCode >= 400 {
+		ex.Code = CodeUpstreamError
+	}
+	ex.FirstByte = time.Since(ex.Started)
+	w.WriteHeader(resp.StatusCode)
+	w.Write(out)
+	return answered
+}
+
+// transportFailure classifies an error before any byte reached the client.
+func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, err error, last *failure) outcome {
+	switch {
+	case ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout:
+		ex.Status, ex.Code = 499, CodeClientClosed
+		return answered
+	case context.Cause(ctx) == errRequestTimeout, context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
+		g.fail(w, ex, &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
+		return answered
+	}
+	*last = failure{err: &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
+	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
+	return fallBack
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	return strings.HasPrefix(ct, "text/event-stream")
+}
+
+// stream relays a streamed answer event by event, flushing each. Headers go out with the
+// first event, so a stream that fails before its first event can still fall back.
+func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, last *failure) outcome {
+	s := be.Adapter.Stream(ex, body)
+	defer s.Close()
+	started := false
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			if err == io.EOF {
+				if !started {
+					g.startStream(w, ex, resp)
+				}
+				return answered
+			}
+			if !started {
+				return g.transportFailure(ctx, actx, w, ex, err, last)
+			}
+			g.abortStream(ctx, actx, w, ex, err)
+			return answered
+		}
+		if !started {
+			g.startStream(w, ex, resp)
+			started = true
+		}
+		if _, err := w.Write(ev); err != nil {
+			ex.Code = CodeClientClosed
+			return answered
+		}
+		w.Flush()
+	}
+}
+
+func (g *Gateway) startStream(w *recorder, ex *exchange.Exchange, resp *http.Response) {
+	h := w.Header()
+	provider.ResponseHeaders(h, resp.Header)
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = no
+	ex.Status = resp.StatusCode
+	ex.FirstByte = time.Since(ex.Started)
+	w.WriteHeader(resp.StatusCode)
+}
+
+var (
+	noCache = []string{"no-cache"}
+	no      = []string{"no"}
+)
+
+// abortStream ends a stream that broke after bytes reached the client: an error event in
+// OpenAI's stream format, never a clean end that looks like success.
+func (g *Gateway) abortStream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, err error) {
+	if ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout {
+		ex.Code = CodeClientClosed
+		return
+	}
+	e := &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream stream broke off."}
+	if context.Cause(ctx) == errRequestTimeout || context.Cause(actx) == errUpstreamTimeout {
+		e = &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "The upstream stopped sending in time."}
+	}
+	ex.Code = e.Code
+	g.log.Warn("stream aborted", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
+	w.Write([]byte("data: "))
+	w.Write(e.Body())
+	w.Write([]byte("\n\n"))
+	w.Flush()
+}
+
+var responsePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func releaseResponse(b *bytes.Buffer) {
+	if b.Cap() > 4<<20 {
+		return
+	}
+	b.Reset()
+	responsePool.Put(b)
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

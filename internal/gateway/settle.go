@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/jsonscan"
+	"github.com/sluice-gateway/sluice/internal/tokens"
+)
+
+// settle completes the exchange's usage. When the upstream reported none but an answer
+// (or part of one) was delivered, the gateway counts the prompt and the delivered output
+// with the model's tokenizer and marks the usage estimated.
+func (g *Gateway) settle(ex *exchange.Exchange, w *recorder) {
+	if ex.Status == 0 && w.wrote {
+		ex.Status = http.StatusOK
+	}
+	if ex.Usage.Reported || ex.Backend == "" {
+		return
+	}
+	delivered := ex.Status >= 200 && ex.Status < 300 || (ex.Status == 499 && len(ex.Output) > 0) || (ex.Code != "" && len(ex.Output) > 0)
+	if !delivered {
+		return
+	}
+	model := ex.UpstreamModel
+	u := &ex.Usage
+	if n, err := tokens.PromptTokens(ex.Endpoint.String(), model, ex.Body); err == nil {
+		u.InputTokens = int64(n)
+	}
+	if len(ex.Output) > 0 {
+		text, _ := jsonscan.AppendUnquoted(nil, append(append([]byte{'"'}, ex.Output...), '"'))
+		u.OutputTokens = int64(tokens.Count(model, text))
+	}
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	u.Estimated = true
+}
+
+// accessLog writes one line per request: never bodies, never credentials.
+func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder) {
+	status := ex.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !g.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := [...]slog.Attr{
+		slog.String("request_id", ex.ID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("model", ex.Model),
+		slog.String("route", ex.Route),
+		slog.String("backend", ex.Backend),
+		slog.String("upstream_model", ex.UpstreamModel),
+		slog.Int("status", status),
+		slog.String("code", ex.Code),
+		slog.Bool("stream", ex.Stream),
+		slog.Int("attempts", ex.Attempts),
+		slog.Float64("duration_ms", ms(time.Since(ex.Started))),
+		slog.Float64("ttfb_ms", ms(ex.FirstByte)),
+		slog.Int64("input_tokens", ex.Usage.InputTokens),
+		slog.Int64("output_tokens", ex.Usage.OutputTokens),
+		slog.Bool("usage_estimated", ex.Usage.Estimated),
+	}
+	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

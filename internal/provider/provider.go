@@ -1,0 +1,109 @@
+// Package provider defines what a provider adapter does: turn an Exchange into one upstream
+// request in the backend's wire format, and turn the upstream's answer back into the
+// client's wire format while recording usage on the Exchange. Each wire schema lives in its
+// own subpackage; provider quirks stay there, out of the core.
+package provider
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/internal/exchange"
+)
+
+// Target is where one attempt goes.
+type Target struct {
+	// BaseURL is the Backend's base URL (scheme, host, base path); built from the Backend
+	// alone, never from the request.
+	BaseURL *url.URL
+	// Model is the model name to send upstream.
+	Model string
+}
+
+// Adapter speaks one upstream wire schema.
+type Adapter interface {
+	// NewRequest builds the upstream request for one attempt. It must not set credentials:
+	// the egress transport does.
+	NewRequest(ctx context.Context, ex *exchange.Exchange, t Target) (*http.Request, error)
+	// Complete takes a whole answer (not streamed, or an error status) and returns the
+	// bytes for the client, recording usage and generated text on ex.
+	Complete(ex *exchange.Exchange, status int, body []byte) ([]byte, error)
+	// Stream decodes a streamed answer into client events.
+	Stream(ex *exchange.Exchange, body io.Reader) Stream
+}
+
+// Stream yields a streamed answer as client-ready events.
+type Stream interface {
+	// Next returns the next event's bytes, valid until the next call, or io.EOF at the
+	// end of the stream.
+	Next() ([]byte, error)
+	// Close releases the stream's buffers; it does not close the upstream body.
+	Close()
+}
+
+// hopHeaders are connection-level headers that never cross a proxy.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// dropHeaders are never forwarded upstream: the client's credentials and cookies, and
+// what the gateway sets itself.
+var dropHeaders = map[string]bool{
+	"Authorization": true, "X-Api-Key": true, "Api-Key": true, "X-Goog-Api-Key": true,
+	"Cookie": true, "Host": true, "Content-Length": true, "Accept-Encoding": true,
+	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+}
+
+// IsCredentialHeader reports whether a header carries a client credential.
+func IsCredentialHeader(canonicalName string) bool {
+	switch canonicalName {
+	case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization", "Cookie":
+		return true
+	}
+	return false
+}
+
+// ForwardHeaders copies the client's headers that may go upstream into dst. The value
+// slices are shared, not copied: the upstream request is built fresh for each attempt.
+func ForwardHeaders(dst, src http.Header) {
+	var connTokens string
+	if c := src["Connection"]; len(c) > 0 {
+		connTokens = strings.Join(c, ",")
+	}
+	for k, vv := range src {
+		if hopHeaders[k] || dropHeaders[k] {
+			continue
+		}
+		if connTokens != "" && listed(connTokens, k) {
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+// ResponseHeaders copies an upstream answer's headers that may reach the client.
+func ResponseHeaders(dst, src http.Header) {
+	for k, vv := range src {
+		if hopHeaders[k] || k == "Content-Length" || k == "Set-Cookie" {
+			continue
+		}
+		if k == "X-Request-Id" {
+			dst["X-Upstream-Request-Id"] = vv
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+func listed(tokens, name string) bool {
+	for t := range strings.SplitSeq(tokens, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), name) {
+			return true
+		}
+	}
+	return false
+}

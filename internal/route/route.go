@@ -1,0 +1,127 @@
+// Package route holds the routing table of a snapshot: which ModelRoute claims a model name,
+// and which Backends it may go to, in what order. Lookup and choice are read-only and safe
+// for concurrent use; the table is built once by the translator and never changed.
+package route
+
+import (
+	"math/rand/v2"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/provider"
+)
+
+// Backend is a Backend as the data path uses it.
+type Backend struct {
+	// Ref is "Backend/namespace/name".
+	Ref      string
+	Schema   v1alpha1.Schema
+	Adapter  provider.Adapter
+	Upstream *egress.Upstream
+}
+
+// Ref is one candidate of a route.
+type Ref struct {
+	Backend *Backend
+	// Model is the upstream model name; empty means the requested name.
+	Model  string
+	Weight int
+}
+
+// Tier is the refs of one priority.
+type Tier struct {
+	Priority int32
+	Refs     []Ref
+}
+
+// Route is a compiled ModelRoute.
+type Route struct {
+	// Ref is "ModelRoute/namespace/name".
+	Ref   string
+	Tiers []Tier // by ascending priority
+	// RequestTimeout bounds the whole request (0: none).
+	RequestTimeout time.Duration
+	// FirstTokenTimeout bounds each attempt's wait for the first body byte (0: none).
+	FirstTokenTimeout time.Duration
+}
+
+type glob struct {
+	pattern string
+	route   *Route
+}
+
+// Table maps model names to routes.
+type Table struct {
+	exact map[string]*Route
+	globs []glob // most specific first
+}
+
+// NewTable builds a table. exact maps exact model names; globs maps patterns. Patterns are
+// ordered longest first, then alphabetically, so the most specific wins.
+func NewTable(exact map[string]*Route, globs map[string]*Route) *Table {
+	t := &Table{exact: exact}
+	for p, r := range globs {
+		t.globs = append(t.globs, glob{p, r})
+	}
+	sort.Slice(t.globs, func(i, j int) bool {
+		a, b := t.globs[i].pattern, t.globs[j].pattern
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a < b
+	})
+	return t
+}
+
+// IsGlob reports whether a model pattern has glob syntax.
+func IsGlob(pattern string) bool {
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '*', '?', '[', '\\':
+			return true
+		}
+	}
+	return false
+}
+
+// Lookup returns the route for a model name: an exact name first, then the longest
+// matching glob. Nil when nothing claims it.
+func (t *Table) Lookup(model string) *Route {
+	if r, ok := t.exact[model]; ok {
+		return r
+	}
+	for _, g := range t.globs {
+		if ok, _ := path.Match(g.pattern, model); ok {
+			return g.route
+		}
+	}
+	return nil
+}
+
+// Pick chooses a ref of the tier at random by weight, skipping those for which skip
+// returns true. It returns -1 when no ref with positive weight is left.
+func (t *Tier) Pick(skip func(i int) bool) int {
+	total := 0
+	for i, r := range t.Refs {
+		if r.Weight > 0 && !skip(i) {
+			total += r.Weight
+		}
+	}
+	if total == 0 {
+		return -1
+	}
+	n := rand.IntN(total)
+	for i, r := range t.Refs {
+		if r.Weight <= 0 || skip(i) {
+			continue
+		}
+		if n < r.Weight {
+			return i
+		}
+		n -= r.Weight
+	}
+	return -1
+}

@@ -1,0 +1,41 @@
+package route
+
+import (
+	"math"
+	"testing"
+)
+
+func TestLookupSpecificity(t *testing.T) {
+	exact := &Route{Ref: "exact"}
+	short := &Route{Ref: "short"}
+	long := &Route{Ref: "long"}
+	tab := NewTable(map[string]*Route{"gpt-4o": exact}, map[string]*Route{"gpt-*": short, "gpt-4o*": long})
+	for model, want := range map[string]*Route{"gpt-4o": exact, "gpt-4o-mini": long, "gpt-3.5": short, "claude": nil} {
+		if got := tab.Lookup(model); got != want {
+			t.Errorf("%s: got %v want %v", model, got, want)
+		}
+	}
+}
+
+func TestPickWeights(t *testing.T) {
+	tier := Tier{Refs: []Ref{{Weight: 80}, {Weight: 20}, {Weight: 0}}}
+	counts := [3]int{}
+	const n = 20000
+	for range n {
+		counts[tier.Pick(func(int) bool { return false })]++
+	}
+	if counts[2] != 0 {
+		t.Fatalf("weight 0 picked %d times", counts[2])
+	}
+	// 80/20 within 5 standard deviations
+	sd := math.Sqrt(n * 0.8 * 0.2)
+	if d := math.Abs(float64(counts[0]) - 0.8*n); d > 5*sd {
+		t.Fatalf("counts %v", counts)
+	}
+	if got := tier.Pick(func(i int) bool { return i == 0 }); got != 1 {
+		t.Fatalf("skip: got %d", got)
+	}
+	if got := tier.Pick(func(i int) bool { return i < 2 }); got != -1 {
+		t.Fatalf("all skipped: got %d", got)
+	}
+}

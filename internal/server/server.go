@@ -1,0 +1,160 @@
+// Package server runs the standalone gateway: it loads resources from files (or the
+// embedded quickstart), keeps the snapshot current as files change or SIGHUP arrives,
+// serves HTTP, and drains in-flight requests on shutdown. The CLI is a thin layer on it,
+// and tests drive it directly.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/sluice-gateway/sluice/examples"
+	"github.com/sluice-gateway/sluice/internal/gateway"
+	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/translate"
+)
+
+// Config configures Run.
+type Config struct {
+	// Paths are files and directories of resources; empty runs the embedded quickstart.
+	Paths []string
+	// Listen is the address to listen on, unless Listener is set.
+	Listen   string
+	Listener net.Listener
+	// DrainTimeout bounds how long shutdown waits for requests in flight.
+	DrainTimeout time.Duration
+	// MaxRequestBytes limits request bodies (0: the gateway's default).
+	MaxRequestBytes int64
+	Logger          *slog.Logger
+	// Reload, when not nil, triggers a reload on every receive (SIGHUP).
+	Reload <-chan os.Signal
+	// WatchDebounce coalesces file events (default 200ms).
+	WatchDebounce time.Duration
+	// OnReload, when set, is called after every reload attempt (tests wait on it).
+	OnReload func(error)
+	// OnListen, when set, is called with the bound address once serving.
+	OnListen func(net.Addr)
+}
+
+// Load reads and compiles the resources of cfg. prev may be nil.
+func Load(paths []string, prev *translate.Snapshot) (*translate.Snapshot, error) {
+	var set *resource.Set
+	var err error
+	if len(paths) == 0 {
+		set, err = resource.LoadBytes(examples.QuickstartName, examples.Quickstart, os.LookupEnv)
+	} else {
+		set, err = resource.Load(paths, os.LookupEnv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return translate.Build(set, prev)
+}
+
+// Run serves until ctx ends, then drains and returns nil (or the error that stopped it).
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	snap, err := Load(cfg.Paths, nil)
+	if err != nil {
+		return err
+	}
+	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes})
+	gw.Swap(snap)
+	log.Info("configuration loaded", "summary", snap.Summary.String())
+
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	var changed <-chan struct{}
+	if len(cfg.Paths) > 0 {
+		d := cfg.WatchDebounce
+		if d <= 0 {
+			d = 200 * time.Millisecond
+		}
+		if changed, err = resource.Watch(reloadCtx, cfg.Paths, d); err != nil {
+			return err
+		}
+	}
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		for {
+			select {
+			case <-reloadCtx.Done():
+				return
+			case _, ok := <-changed:
+				if !ok {
+					changed = nil
+					continue
+				}
+			case <-cfg.Reload:
+			}
+			reload(gw, cfg, log)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	if cfg.OnListen != nil {
+		cfg.OnListen(ln.Addr())
+	}
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	stopReload()
+	<-reloadDone
+	gw.Drain()
+	log.Info("draining", "timeout", cfg.DrainTimeout.String())
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("drain deadline passed; closing remaining connections")
+		srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) {
+	prev := gw.Snapshot()
+	next, err := Load(cfg.Paths, prev)
+	if err != nil {
+		log.Error("configuration rejected; the running configuration stays", "errors", err.Error())
+	} else {
+		gw.Swap(next)
+		for _, up := range translate.Retired(prev, next) {
+			up.CloseIdle()
+		}
+		log.Info("configuration reloaded", "summary", next.Summary.String())
+	}
+	if cfg.OnReload != nil {
+		cfg.OnReload(err)
+	}
+}

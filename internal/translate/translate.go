@@ -1,0 +1,381 @@
+// Package translate compiles a resource set into the runtime Snapshot the data path reads:
+// defaults applied, every resource validated, references resolved, routing tables and
+// upstream transports built. It is pure in the sense that matters: resources in, a Snapshot
+// or the complete list of errors out; nothing half-applies. It never serves traffic.
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/provider"
+	"github.com/sluice-gateway/sluice/internal/provider/mock"
+	"github.com/sluice-gateway/sluice/internal/provider/openai"
+	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/route"
+)
+
+// Snapshot is everything the data path needs, compiled. Immutable once built.
+type Snapshot struct {
+	Routes   *route.Table
+	Backends map[string]*route.Backend // by Ref
+	// Models are the exact model names clients may ask for, sorted.
+	Models []string
+	// Summary counts what was loaded, for logs and `sluice validate`.
+	Summary Summary
+
+	fingerprints map[string]string // Backend ref → what its Upstream was built from
+}
+
+// Summary counts a snapshot's resources.
+type Summary struct {
+	Backends, ModelRoutes, Secrets, Models int
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("%d backends, %d model routes, %d secrets, %d models", s.Backends, s.ModelRoutes, s.Secrets, s.Models)
+}
+
+// Error is one problem, named by resource and field path.
+type Error struct {
+	Ref    string // Kind/namespace/name
+	Source string // file#doc, when known
+	Field  string
+	Msg    string
+}
+
+func (e Error) String() string {
+	var b strings.Builder
+	if e.Source != "" {
+		b.WriteString(e.Source)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Ref)
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem of a resource set.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Build compiles set. prev, when not nil, is the running snapshot: Backends whose
+// configuration did not change keep their Upstream (and so their connection pools).
+func Build(set *resource.Set, prev *Snapshot) (*Snapshot, error) {
+	b := builder{set: set, prev: prev, secrets: map[string]map[string][]byte{}}
+	snap := b.build()
+	if len(b.errs) > 0 {
+		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Source < b.errs[j].Source })
+		return nil, b.errs
+	}
+	return snap, nil
+}
+
+type builder struct {
+	set     *resource.Set
+	prev    *Snapshot
+	secrets map[string]map[string][]byte
+	errs    Errors
+}
+
+func (b *builder) fail(kind, ns, name string, errs ...*field.Error) {
+	ref := resource.Ref(kind, ns, name)
+	src := ""
+	if s, ok := b.set.Origins[ref]; ok {
+		src = s.String()
+	}
+	for _, e := range errs {
+		msg := e.ErrorBody()
+		b.errs = append(b.errs, Error{Ref: ref, Source: src, Field: e.Field, Msg: msg})
+	}
+}
+
+func (b *builder) build() *Snapshot {
+	snap := &Snapshot{Backends: map[string]*route.Backend{}, fingerprints: map[string]string{}}
+	for _, s := range b.set.Secrets {
+		ns := s.Namespace
+		if ns == "" {
+			ns = v1alpha1.DefaultNamespace
+		}
+		b.secrets[ns+"/"+s.Name] = s.Data
+	}
+	// Backends first: routes refer to them.
+	routedModels := map[string][]string{}
+	for _, r := range b.set.ModelRoutes {
+		for _, ref := range r.Spec.BackendRefs {
+			ns := ref.Namespace
+			if ns == "" {
+				ns = orDefault(r.Namespace)
+			}
+			key := resource.Ref("Backend", ns, ref.Name)
+			for _, m := range r.Spec.Models {
+				if !route.IsGlob(m) {
+					routedModels[key] = append(routedModels[key], m)
+				}
+			}
+		}
+	}
+	for _, be := range b.set.Backends {
+		be = be.DeepCopy()
+		be.Default()
+		if errs := be.Validate(); len(errs) > 0 {
+			b.fail("Backend", be.Namespace, be.Name, errs...)
+			continue
+		}
+		ref := resource.Ref("Backend", be.Namespace, be.Name)
+		rb, fp, errs := b.backend(be, ref, routedModels[ref])
+		if len(errs) > 0 {
+			b.fail("Backend", be.Namespace, be.Name, errs...)
+			continue
+		}
+		snap.Backends[ref] = rb
+		snap.fingerprints[ref] = fp
+	}
+
+	exact := map[string]*route.Route{}
+	globs := map[string]*route.Route{}
+	owner := map[string]string{} // model or glob → route ref that claimed it
+	routes := slices.Clone(b.set.ModelRoutes)
+	sort.Slice(routes, func(i, j int) bool {
+		return resource.Ref("", routes[i].Namespace, routes[i].Name) < resource.Ref("", routes[j].Namespace, routes[j].Name)
+	})
+	for _, mr := range routes {
+		mr = mr.DeepCopy()
+		mr.Default()
+		errs := mr.Validate()
+		ref := resource.Ref("ModelRoute", mr.Namespace, mr.Name)
+		rt := &route.Route{Ref: ref}
+		if t := mr.Spec.Timeouts; t != nil {
+			if t.Request != nil {
+				rt.RequestTimeout = t.Request.Duration
+			}
+			if t.FirstToken != nil {
+				rt.FirstTokenTimeout = t.FirstToken.Duration
+			}
+		}
+		tiers := map[int32]*route.Tier{}
+		for i, r := range mr.Spec.BackendRefs {
+			p := field.NewPath("spec", "backendRefs").Index(i)
+			be, ok := snap.Backends[resource.Ref("Backend", r.Namespace, r.Name)]
+			if !ok {
+				if _, exists := b.set.Origins[resource.Ref("Backend", r.Namespace, r.Name)]; exists {
+					errs = append(errs, field.Invalid(p.Child("name"), r.Name, "Backend "+r.Namespace+"/"+r.Name+" is invalid"))
+				} else {
+					errs = append(errs, field.NotFound(p.Child("name"), r.Namespace+"/"+r.Name))
+				}
+				continue
+			}
+			if r.Model != "" {
+				if msg := validModelName(r.Model); msg != "" {
+					errs = append(errs, field.Invalid(p.Child("model"), r.Model, msg))
+				}
+			}
+			t := tiers[r.Priority]
+			if t == nil {
+				t = &route.Tier{Priority: r.Priority}
+				tiers[r.Priority] = t
+			}
+			t.Refs = append(t.Refs, route.Ref{Backend: be, Model: r.Model, Weight: int(*r.Weight)})
+		}
+		for i, m := range mr.Spec.Models {
+			if other, taken := owner[m]; taken {
+				errs = append(errs, field.Duplicate(field.NewPath("spec", "models").Index(i), m+" (already claimed by "+other+")"))
+			}
+		}
+		if len(errs) > 0 {
+			b.fail("ModelRoute", mr.Namespace, mr.Name, errs...)
+			// still claim the models, so a second route is not blamed for the first's error
+			for _, m := range mr.Spec.Models {
+				if _, taken := owner[m]; !taken {
+					owner[m] = ref
+				}
+			}
+			continue
+		}
+		for _, t := range tiers {
+			rt.Tiers = append(rt.Tiers, *t)
+		}
+		sort.Slice(rt.Tiers, func(i, j int) bool { return rt.Tiers[i].Priority < rt.Tiers[j].Priority })
+		for _, m := range mr.Spec.Models {
+			owner[m] = ref
+			if route.IsGlob(m) {
+				globs[m] = rt
+			} else {
+				exact[m] = rt
+				snap.Models = append(snap.Models, m)
+			}
+		}
+	}
+	sort.Strings(snap.Models)
+	snap.Routes = route.NewTable(exact, globs)
+	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models)}
+	return snap
+}
+
+// validModelName keeps model names that end up in URLs or bodies sane.
+func validModelName(m string) string {
+	if strings.ContainsAny(m, "?#\r\n\x00") || strings.Contains(m, "..") {
+		return "must not contain ?, #, .., or control characters"
+	}
+	return ""
+}
+
+func orDefault(ns string) string {
+	if ns == "" {
+		return v1alpha1.DefaultNamespace
+	}
+	return ns
+}
+
+// backend compiles one Backend. The fingerprint captures everything its Upstream is built
+// from, secrets included, so a reload reuses an Upstream only when nothing changed.
+func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*route.Backend, string, field.ErrorList) {
+	s := &be.Spec
+	opts := egress.Options{
+		Timeouts: egress.Timeouts{
+			Connect:   s.Timeouts.Connect.Duration,
+			FirstByte: s.Timeouts.FirstByte.Duration,
+			Idle:      s.Timeouts.Idle.Duration,
+		},
+		MaxConcurrent: int(s.MaxConcurrentRequests),
+	}
+	var errs field.ErrorList
+	var adapter provider.Adapter
+	switch s.Schema {
+	case v1alpha1.SchemaOpenAI:
+		adapter = openai.Adapter{}
+		u, err := baseURL(be)
+		if err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "destination"), "", err.Error()))
+		}
+		opts.BaseURL = u
+	case v1alpha1.SchemaMock:
+		adapter = openai.Adapter{}
+		opts.BaseURL = &url.URL{Scheme: "http", Host: "mock.sluice.invalid", Path: "/v1"}
+		sort.Strings(models)
+		opts.Base = mock.NewTransport(mock.NewHandler(*s.Mock, slices.Compact(models)))
+	}
+	if c := s.Credentials; c != nil && c.APIKey != nil {
+		sr := c.APIKey.SecretRef
+		key := sr.Key
+		if key == "" {
+			key = "apiKey"
+		}
+		val, err := b.secretValue(sr.Namespace, sr.Name, key)
+		if err != "" {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "credentials", "apiKey", "secretRef"), sr.Namespace+"/"+sr.Name+"["+key+"]", err))
+		} else {
+			opts.Credential = &egress.Credential{Header: "Authorization", Value: "Bearer " + val}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	fpBytes, _ := json.Marshal(struct {
+		Spec   v1alpha1.BackendSpec
+		Cred   *egress.Credential
+		Models []string
+	}{*s, opts.Credential, models})
+	fp := string(fpBytes)
+	if b.prev != nil && b.prev.fingerprints[ref] == fp {
+		if old := b.prev.Backends[ref]; old != nil {
+			return old, fp, nil
+		}
+	}
+	return &route.Backend{Ref: ref, Schema: s.Schema, Adapter: adapter, Upstream: egress.NewUpstream(opts)}, fp, nil
+}
+
+func (b *builder) secretValue(ns, name, key string) (string, string) {
+	data, ok := b.secrets[ns+"/"+name]
+	if !ok {
+		return "", "Secret not found"
+	}
+	v, ok := data[key]
+	if !ok {
+		return "", "Secret has no key " + strconv.Quote(key)
+	}
+	val := strings.TrimSpace(string(v))
+	if val == "" || strings.ContainsAny(val, "\r\n") {
+		return "", "Secret value is empty or spans lines"
+	}
+	return val, ""
+}
+
+// baseURL builds a Backend's base URL from url or destination.
+func baseURL(be *v1alpha1.Backend) (*url.URL, error) {
+	s := &be.Spec
+	if s.URL != "" {
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			return nil, err
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		return u, nil
+	}
+	d := s.Destination
+	var host string
+	switch d.Type {
+	case v1alpha1.DestinationFqdn:
+		host = d.Fqdn.Hostname
+	case v1alpha1.DestinationIP:
+		host = d.IP.Address
+	case v1alpha1.DestinationKubernetesService:
+		ns := d.KubernetesService.Namespace
+		if ns == "" {
+			ns = be.Namespace
+		}
+		host = d.KubernetesService.Name + "." + ns + ".svc"
+	}
+	port := d.Ports[0].Number
+	scheme := d.Scheme
+	if scheme == "" {
+		scheme = "https"
+		if d.Type == v1alpha1.DestinationKubernetesService || (d.Type == v1alpha1.DestinationIP && port != 443) {
+			scheme = "http"
+		}
+	}
+	hostport := host
+	if !(scheme == "https" && port == 443) && !(scheme == "http" && port == 80) {
+		hostport = net.JoinHostPort(host, strconv.Itoa(int(port)))
+	} else if strings.Contains(host, ":") {
+		hostport = "[" + host + "]"
+	}
+	return &url.URL{Scheme: scheme, Host: hostport, Path: strings.TrimRight(d.PathPrefix, "/")}, nil
+}
+
+// Retired returns the Upstreams of prev that next no longer uses, so their idle
+// connections can be closed once next is in force.
+func Retired(prev, next *Snapshot) []*egress.Upstream {
+	if prev == nil {
+		return nil
+	}
+	var out []*egress.Upstream
+	for ref, b := range prev.Backends {
+		if nb, ok := next.Backends[ref]; !ok || nb != b {
+			out = append(out, b.Upstream)
+		}
+	}
+	return out
+}
