@@ -100,6 +100,12 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case "/healthz", "/readyz":
+	default:
+		id := requestID(r)
+		w.Header()["X-Request-Id"] = []string{id}
+	}
+	switch r.URL.Path {
 	case "/v1/chat/completions":
 		g.post(w, r, exchange.EndpointChat)
 	case "/v1/completions":
@@ -177,8 +183,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	ex.Started = time.Now()
 	ex.Endpoint = ep
 	ex.Header = r.Header
-	ex.ID = requestID(r)
-	w.Header()["X-Request-Id"] = []string{ex.ID}
+	ex.ID = w.Header()["X-Request-Id"][0]
 	rw := &recorder{ResponseWriter: w}
 	var body *bodyBuffer
 	defer func() {

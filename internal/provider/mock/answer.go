@@ -2,6 +2,7 @@ package mock
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"io"
 	"strings"
 	"sync"
@@ -51,8 +52,9 @@ type answerCache struct {
 
 func (c *answerCache) get(model, prompt string, limit int) answer {
 	h := sha256.New()
+	// Length-prefixed, so no model/prompt pair can pose as another.
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(model))))
 	io.WriteString(h, model)
-	h.Write([]byte{0})
 	io.WriteString(h, prompt)
 	key := answerKey{limit: limit}
 	h.Sum(key.sum[:0])
@@ -177,8 +179,8 @@ func answerText(model, prompt string) string {
 }
 
 // firstWords returns up to n whitespace-separated words of s, joined by single
-// spaces and made valid UTF-8, and whether s has more. It scans only as far as it
-// needs, so a huge prompt costs nothing extra.
+// spaces and made valid UTF-8, and whether s has more. It stops at word n+1, so
+// the rest of a long prompt is never looked at.
 func firstWords(s string, n int) (string, bool) {
 	var b strings.Builder
 	words := 0

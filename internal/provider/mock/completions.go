@@ -140,8 +140,9 @@ func (h *handler) chat(body []byte) (reply, *apiError) {
 	}
 	x := &exchange{model: req.Model, promptTokens: pt, stream: req.Stream != nil && *req.Stream}
 	x.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	x.id, x.created = identity("chatcmpl-mock-", "chat", body)
-	x.answers = []answer{h.answers.get(req.Model, lastUserText(req.Messages), limit)}
+	prompt := lastUserText(req.Messages)
+	x.id, x.created = identity("chatcmpl-mock-", "chat", req.Model, []string{prompt}, limit)
+	x.answers = []answer{h.answers.get(req.Model, prompt, limit)}
 	if x.stream {
 		return func(w http.ResponseWriter, ctx context.Context) { h.streamChat(w, ctx, x) }, nil
 	}
@@ -301,7 +302,7 @@ func (h *handler) completions(body []byte) (reply, *apiError) {
 	}
 	x := &exchange{model: req.Model, promptTokens: pt, stream: req.Stream != nil && *req.Stream}
 	x.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	x.id, x.created = identity("cmpl-mock-", "completions", body)
+	x.id, x.created = identity("cmpl-mock-", "completions", req.Model, prompts, limit)
 	for _, p := range prompts {
 		x.answers = append(x.answers, h.answers.get(req.Model, p, limit))
 	}

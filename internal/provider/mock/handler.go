@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,9 +157,30 @@ func badParam(param, code, format string, args ...any) *apiError {
 // naming the offending field when the decoder knows it.
 func decodeError(err error) *apiError {
 	if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && ute.Field != "" {
-		return badParam(ute.Field, "invalid_type", "Invalid type for '%s': expected %s, but got a JSON %s.", ute.Field, ute.Type, ute.Value)
+		return badParam(ute.Field, "invalid_type", "Invalid type for '%s': expected %s, but got %s instead.", ute.Field, jsonKind(ute.Type), ute.Value)
 	}
 	return badParam("", "", "We could not parse the JSON body of your request (%v). The OpenAI API expects a JSON payload.", err)
+}
+
+// jsonKind names the JSON type a Go type decodes from, so errors do not leak Go names.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return "a number"
+	}
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -177,7 +200,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b := marshal(v)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", fmt.Sprint(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -194,14 +217,22 @@ func marshal(v any) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// identity derives a response id and creation time from the request, so the same
-// request always gets the same bytes back.
-func identity(prefix, endpoint string, body []byte) (id string, created int64) {
-	s := sha256.New()
-	s.Write([]byte(endpoint))
-	s.Write([]byte{0})
-	s.Write(body)
-	sum := s.Sum(nil)
+// identity derives a response id and creation time from what decides the answer
+// (endpoint, model, prompts, token limit), so the same request always gets the same
+// bytes back, also when a gateway in between adds fields such as stream_options.
+func identity(prefix, endpoint, model string, prompts []string, limit int) (id string, created int64) {
+	h := sha256.New()
+	field := func(s string) {
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
+		io.WriteString(h, s)
+	}
+	field(endpoint)
+	field(model)
+	for _, p := range prompts {
+		field(p)
+	}
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(limit)))
+	sum := h.Sum(nil)
 	// A fixed epoch (2025-01-01) plus up to a year looks like a real timestamp.
 	created = 1735689600 + int64(binary.BigEndian.Uint32(sum[12:16])%(365*24*3600))
 	return prefix + hex.EncodeToString(sum[:12]), created

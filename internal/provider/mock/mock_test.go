@@ -537,6 +537,13 @@ func TestDeterministic(t *testing.T) {
 			t.Errorf("%s %s: answers differ:\n%s\n%s", r.path, r.body, a, b)
 		}
 	}
+	// Fields that do not change the answer do not change its id either, so a gateway
+	// that adds stream_options upstream hands its client the same chunks.
+	plain := events(t, post(t, c, "/v1/chat/completions", strings.Replace(chatBody, `{"model"`, `{"stream":true,"model"`, 1)))
+	withUsage := events(t, post(t, c, "/v1/chat/completions", strings.Replace(chatBody, `{"model"`, `{"stream":true,"stream_options":{"include_usage":true},"temperature":0.5,"model"`, 1)))
+	if plain[0]["id"] != withUsage[0]["id"] || plain[0]["created"] != withUsage[0]["created"] {
+		t.Errorf("ids differ: %v %v", plain[0]["id"], withUsage[0]["id"])
+	}
 	// A different prompt or model gets a different answer.
 	x := post(t, c, "/v1/completions", `{"model":"m","prompt":"a"}`)
 	for _, body := range []string{`{"model":"m","prompt":"b"}`, `{"model":"n","prompt":"a"}`} {
