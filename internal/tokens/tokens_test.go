@@ -301,7 +301,9 @@ func TestCountAllocatesNoMoreThanCodec(t *testing.T) {
 	s := string(text)
 	direct := testing.AllocsPerRun(50, func() { _, _ = c.Count(s) })
 	ours := testing.AllocsPerRun(50, func() { Count("gpt-4o", text) })
-	if ours > direct {
+	// Under -race, sync.Pool (used by the codec's regexp) drops items at random, so
+	// the counts wobble by a few; without it they are equal.
+	if ours > direct*1.01 {
 		t.Errorf("Count allocates %.0f times, the codec alone %.0f", ours, direct)
 	}
 }

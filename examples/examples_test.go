@@ -1,0 +1,145 @@
+package examples_test
+
+import (
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluice-gateway/sluice/examples"
+	"github.com/sluice-gateway/sluice/internal/gateway"
+	"github.com/sluice-gateway/sluice/internal/server"
+)
+
+// envRef matches what the loader expands: ${NAME} needs NAME set; ${NAME:-default} does
+// not; "$${" is an escape and is matched first, so the name after it is not taken.
+var envRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// exampleFiles returns every *.yaml file under examples/ (the test's directory).
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && strings.HasPrefix(d.Name(), ".") {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(files, "quickstart.yaml") || len(files) < 2 {
+		t.Fatalf("found only %v; is the test running in examples/?", files)
+	}
+	return files
+}
+
+// setEnv gives every ${VAR} the files need (comments included: the loader expands them
+// too) a dummy value, so the examples load without real keys.
+func setEnv(t *testing.T, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range envRef.FindAllStringSubmatch(string(data), -1) {
+			if name := m[1]; name != "" {
+				t.Setenv(name, "dummy-"+strings.ToLower(name))
+			}
+		}
+	}
+}
+
+// TestExamplesLoad loads and translates each example file on its own, the way
+// `sluice serve -f FILE` does.
+func TestExamplesLoad(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			setEnv(t, f)
+			snap, err := server.Load([]string{f}, nil)
+			if err != nil {
+				t.Fatalf("%s does not load:\n%v", f, err)
+			}
+			if snap.Summary.ModelRoutes == 0 {
+				t.Fatalf("%s has no ModelRoute: %s", f, snap.Summary)
+			}
+			for _, m := range snap.Models {
+				if snap.Routes.Lookup(m) == nil {
+					t.Errorf("%s: model %q is listed but no route serves it", f, m)
+				}
+			}
+		})
+	}
+}
+
+// TestExamplesTogether loads the whole directory at once (`sluice serve -f examples/`):
+// the examples must not define the same resource or claim the same model twice.
+func TestExamplesTogether(t *testing.T) {
+	setEnv(t, exampleFiles(t)...)
+	if _, err := server.Load([]string{"."}, nil); err != nil {
+		t.Fatalf("examples/ does not load as a whole:\n%v", err)
+	}
+}
+
+// TestQuickstartServesDemo runs the embedded quickstart (what `sluice serve` with no -f
+// loads) and asks it for the model "demo".
+func TestQuickstartServesDemo(t *testing.T) {
+	if len(examples.Quickstart) == 0 {
+		t.Fatal("examples.Quickstart is empty")
+	}
+	snap, err := server.Load(nil, nil)
+	if err != nil {
+		t.Fatalf("the embedded quickstart does not load:\n%v", err)
+	}
+	if !slices.Contains(snap.Models, "demo") {
+		t.Fatalf("quickstart models = %v, want demo among them", snap.Models)
+	}
+	if snap.Routes.Lookup("demo") == nil {
+		t.Fatal("no route for demo")
+	}
+
+	gw := gateway.New(gateway.Options{})
+	gw.Swap(snap)
+
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/models", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"id":"demo"`) {
+		t.Fatalf("GET /v1/models = %d %s, want 200 listing demo", rec.Code, rec.Body)
+	}
+
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"demo","messages":[{"role":"user","content":"Hello"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	gw.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST /v1/chat/completions for demo = %d %s, want 200", rec.Code, rec.Body)
+	}
+	var resp struct {
+		Model   string `json:"model"`
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("answer is not JSON: %v\n%s", err, rec.Body)
+	}
+	if resp.Model != "demo" || len(resp.Choices) == 0 || resp.Choices[0].Message.Content == "" {
+		t.Fatalf("answer = %s, want model demo with content", rec.Body)
+	}
+}
