@@ -63,7 +63,8 @@ type Destination struct {
 	// KubernetesService is set for type KubernetesService; it resolves to
 	// NAME.NAMESPACE.svc (the cluster's DNS).
 	KubernetesService *ServiceDestination `json:"kubernetesService,omitempty"`
-	// Ports lists the port to use; the first one is used. Default 443.
+	// Ports lists the port to use; the first one is used. Default 443, or 80 when the
+	// scheme is http (explicitly, or by default for KubernetesService).
 	Ports []DestinationPort `json:"ports,omitempty"`
 	// PathPrefix is the base path every upstream path is appended to (e.g. /v1).
 	PathPrefix string `json:"pathPrefix,omitempty"`
@@ -115,9 +116,11 @@ type SecretKeyRef struct {
 type BackendTimeouts struct {
 	// Connect bounds the TCP (and TLS) connection set-up. Default 10s.
 	Connect *metav1.Duration `json:"connect,omitempty"`
-	// FirstByte bounds the wait for the response headers. Default 60s.
+	// FirstByte bounds the wait from the start of an attempt (connecting included) to the
+	// response headers. Default 60s.
 	FirstByte *metav1.Duration `json:"firstByte,omitempty"`
-	// Idle bounds the silence between two reads of a response body. Default 60s.
+	// Idle bounds the silence between two reads of a response body, and the wait for its
+	// first byte when the route sets no firstToken. Default 60s.
 	Idle *metav1.Duration `json:"idle,omitempty"`
 }
 

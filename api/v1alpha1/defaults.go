@@ -13,6 +13,8 @@ const (
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultMockChunks       = 8
 	DefaultWeight           = 1
+	// MaxBackendRefs bounds the candidates of one route.
+	MaxBackendRefs = 64
 )
 
 func defaultDuration(d **metav1.Duration, v time.Duration) {

@@ -14,7 +14,8 @@ type ModelRoute struct {
 
 // ModelRouteSpec lists the models a route claims and where they go.
 type ModelRouteSpec struct {
-	// Models are what clients put in "model": exact names or globs (path.Match syntax).
+	// Models are what clients put in "model": exact names or globs, where * matches any
+	// run of characters (slashes included) and ? any one character.
 	Models []string `json:"models"`
 	// BackendRefs are the candidate backends.
 	BackendRefs []BackendRef `json:"backendRefs"`
@@ -38,11 +39,12 @@ type BackendRef struct {
 
 // RouteTimeouts bound a request on a route.
 type RouteTimeouts struct {
-	// Request bounds the whole request, from arrival to the end of the answer (streams
+	// Request bounds the whole request, from the end of reading its body to the end of
+	// the answer (streams
 	// included). Default: none.
 	Request *metav1.Duration `json:"request,omitempty"`
 	// FirstToken bounds the wait for the first byte of the answer's body, per attempt.
-	// Default: none beyond the Backend's firstByte.
+	// Default: the Backend's idle timeout.
 	FirstToken *metav1.Duration `json:"firstToken,omitempty"`
 }
 

@@ -3,7 +3,6 @@ package v1alpha1
 import (
 	"net"
 	"net/url"
-	"path"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +33,9 @@ func (b *Backend) Validate() field.ErrorList {
 	case SchemaMock:
 		if s.URL != "" || s.Destination != nil {
 			errs = append(errs, field.Forbidden(p.Child("url"), "schema Mock answers in-process and takes no url or destination"))
+		}
+		if s.Credentials != nil {
+			errs = append(errs, field.Forbidden(p.Child("credentials"), "schema Mock needs no credentials"))
 		}
 		if m := s.Mock; m != nil {
 			mp := p.Child("mock")
@@ -124,6 +126,11 @@ func (d *Destination) validate(p *field.Path) field.ErrorList {
 			for _, msg := range validation.IsDNS1123Label(d.KubernetesService.Name) {
 				errs = append(errs, field.Invalid(p.Child("kubernetesService", "name"), d.KubernetesService.Name, msg))
 			}
+			if ns := d.KubernetesService.Namespace; ns != "" {
+				for _, msg := range validation.IsDNS1123Label(ns) {
+					errs = append(errs, field.Invalid(p.Child("kubernetesService", "namespace"), ns, msg))
+				}
+			}
 		}
 	default:
 		errs = append(errs, field.NotSupported(p.Child("type"), d.Type, []string{string(DestinationFqdn), string(DestinationIP), string(DestinationKubernetesService)}))
@@ -157,15 +164,16 @@ func (r *ModelRoute) Validate() field.ErrorList {
 			errs = append(errs, field.Required(mp, "empty model name"))
 		case seen[m]:
 			errs = append(errs, field.Duplicate(mp, m))
-		default:
-			if _, err := path.Match(m, ""); err != nil {
-				errs = append(errs, field.Invalid(mp, m, "bad glob: "+err.Error()))
-			}
+		case strings.ContainsAny(m, "[]\\"):
+			errs = append(errs, field.Invalid(mp, m, "only * and ? are glob characters; [, ] and \\ are not allowed"))
 		}
 		seen[m] = true
 	}
 	if len(r.Spec.BackendRefs) == 0 {
 		errs = append(errs, field.Required(p.Child("backendRefs"), "at least one backend"))
+	}
+	if len(r.Spec.BackendRefs) > MaxBackendRefs {
+		errs = append(errs, field.TooMany(p.Child("backendRefs"), len(r.Spec.BackendRefs), MaxBackendRefs))
 	}
 	for i, ref := range r.Spec.BackendRefs {
 		rp := p.Child("backendRefs").Index(i)

@@ -224,6 +224,11 @@ spec: {models: [fallback-refused], backendRefs: [{name: refused}, {name: good, p
 ---
 apiVersion: sluice.dev/v1alpha1
 kind: ModelRoute
+metadata: {name: same-tier}
+spec: {models: [same-tier], backendRefs: [{name: refused}, {name: good, model: m}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ModelRoute
 metadata: {name: route-timeout}
 spec: {models: [route-timeout], backendRefs: [{name: hang}], timeouts: {request: 100ms}}
 `
@@ -251,7 +256,7 @@ spec: {models: [route-timeout], backendRefs: [{name: hang}], timeouts: {request:
 			t.Errorf("throttled: Retry-After %q", resp.Header.Get("Retry-After"))
 		}
 	}
-	for _, model := range []string{"fallback-5xx", "fallback-refused"} {
+	for _, model := range []string{"fallback-5xx", "fallback-refused", "same-tier", "same-tier", "same-tier"} {
 		resp, _ := post(t, chat, body(model))
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: status %d, want 200 from the fallback", model, resp.StatusCode)

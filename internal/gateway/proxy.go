@@ -37,20 +37,21 @@ type failure struct {
 	body   []byte
 }
 
-// forward tries the route's tiers in priority order: within a tier one ref chosen by
-// weight (another if it is full), and on a connection failure or a 5xx before any byte
-// reached the client, the next tier.
+// forward tries the route's tiers in priority order. Within a tier it picks a ref by
+// weight; when that Backend is full, or the attempt fails with a connection failure or a
+// 5xx before any byte reached the client, it picks among the tier's remaining refs, and
+// when none is left, moves to the next tier.
 func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route) {
 	var last failure
 	for ti := range rt.Tiers {
 		tier := &rt.Tiers[ti]
-		var tried [4]uint64 // bitset over refs; translate caps refs per route at 256
+		var tried uint64 // bitset over refs; validation caps a route at 64 refs
 		for {
-			i := tier.Pick(func(i int) bool { return tried[i/64]&(1<<(i%64)) != 0 })
+			i := tier.Pick(func(i int) bool { return tried&(1<<i) != 0 })
 			if i < 0 {
 				break
 			}
-			tried[i/64] |= 1 << (i % 64)
+			tried |= 1 << i
 			ref := &tier.Refs[i]
 			up := ref.Backend.Upstream
 			if !up.TryAcquire() {
@@ -64,7 +65,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 			if o == answered {
 				return
 			}
-			break // next tier
+			// fall back: the tier's other refs first, then the next tier
 		}
 	}
 	switch {
@@ -160,6 +161,9 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 	case ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout:
 		ex.Status, ex.Code = 499, CodeClientClosed
 		return answered
+	case isDial(err):
+		// a connection that could not be made (refused, unreachable, or timed out while
+		// connecting) is a connection failure: fall back
 	case context.Cause(ctx) == errRequestTimeout, context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
 		g.fail(w, ex, &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
 		return answered
@@ -167,6 +171,11 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 	*last = failure{err: &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
 	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	return fallBack
+}
+
+func isDial(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 func isTimeout(err error) bool {

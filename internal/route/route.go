@@ -5,8 +5,8 @@ package route
 
 import (
 	"math/rand/v2"
-	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
@@ -78,13 +78,35 @@ func NewTable(exact map[string]*Route, globs map[string]*Route) *Table {
 
 // IsGlob reports whether a model pattern has glob syntax.
 func IsGlob(pattern string) bool {
-	for i := 0; i < len(pattern); i++ {
-		switch pattern[i] {
-		case '*', '?', '[', '\\':
-			return true
+	return strings.ContainsAny(pattern, "*?")
+}
+
+// Match reports whether name matches pattern, where * matches any run of bytes (slashes
+// included, since model names such as meta-llama/Llama-3 have them) and ? any one byte.
+// It runs in O(len(pattern)·len(name)) at worst, with no allocation.
+func Match(pattern, name string) bool {
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
 		}
 	}
-	return false
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // Lookup returns the route for a model name: an exact name first, then the longest
@@ -94,7 +116,7 @@ func (t *Table) Lookup(model string) *Route {
 		return r
 	}
 	for _, g := range t.globs {
-		if ok, _ := path.Match(g.pattern, model); ok {
+		if Match(g.pattern, model) {
 			return g.route
 		}
 	}

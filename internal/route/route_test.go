@@ -39,3 +39,28 @@ func TestPickWeights(t *testing.T) {
 		t.Fatalf("all skipped: got %d", got)
 	}
 }
+
+func TestMatch(t *testing.T) {
+	for _, c := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"gpt-4o*", "gpt-4o", true},
+		{"gpt-4o*", "gpt-4o-mini", true},
+		{"gpt-4o*", "gpt-4", false},
+		{"*", "meta-llama/Llama-3.1-8B", true},
+		{"meta-llama/*", "meta-llama/Llama-3.1-8B", true},
+		{"claude-*-haiku*", "claude-3-5-haiku-latest", true},
+		{"claude-*-haiku*", "claude-3-5-sonnet", false},
+		{"gpt-?", "gpt-5", true},
+		{"gpt-?", "gpt-55", false},
+		{"*a*b*c", "xxaxxbxxc", true},
+		{"*a*b*c", "xxaxxbxxcx", false},
+		{"", "", true},
+		{"", "a", false},
+	} {
+		if got := Match(c.pattern, c.name); got != c.want {
+			t.Errorf("Match(%q, %q) = %v", c.pattern, c.name, got)
+		}
+	}
+}

@@ -52,6 +52,8 @@ type Error struct {
 	Source string // file#doc, when known
 	Field  string
 	Msg    string
+
+	origin resource.Source // for ordering
 }
 
 func (e Error) String() string {
@@ -87,7 +89,13 @@ func Build(set *resource.Set, prev *Snapshot) (*Snapshot, error) {
 	b := builder{set: set, prev: prev, secrets: map[string]map[string][]byte{}}
 	snap := b.build()
 	if len(b.errs) > 0 {
-		sort.SliceStable(b.errs, func(i, j int) bool { return b.errs[i].Source < b.errs[j].Source })
+		sort.SliceStable(b.errs, func(i, j int) bool {
+			a, c := b.errs[i].origin, b.errs[j].origin
+			if a.File != c.File {
+				return a.File < c.File
+			}
+			return a.Doc < c.Doc
+		})
 		return nil, b.errs
 	}
 	return snap, nil
@@ -102,13 +110,13 @@ type builder struct {
 
 func (b *builder) fail(kind, ns, name string, errs ...*field.Error) {
 	ref := resource.Ref(kind, ns, name)
+	origin, known := b.set.Origins[ref]
 	src := ""
-	if s, ok := b.set.Origins[ref]; ok {
-		src = s.String()
+	if known {
+		src = origin.String()
 	}
 	for _, e := range errs {
-		msg := e.ErrorBody()
-		b.errs = append(b.errs, Error{Ref: ref, Source: src, Field: e.Field, Msg: msg})
+		b.errs = append(b.errs, Error{Ref: ref, Source: src, Field: e.Field, Msg: e.ErrorBody(), origin: origin})
 	}
 }
 
@@ -292,6 +300,9 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 	}
 	if len(errs) > 0 {
 		return nil, "", errs
+	}
+	if s.Schema != v1alpha1.SchemaMock {
+		models = nil // only the Mock's answers depend on the models routed to it
 	}
 	fpBytes, _ := json.Marshal(struct {
 		Spec   v1alpha1.BackendSpec
