@@ -6,6 +6,8 @@ package exchange
 import (
 	"net/http"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/apierr"
 )
 
 // Endpoint is the API a client called.
@@ -18,9 +20,13 @@ const (
 	EndpointCompletions
 	EndpointEmbeddings
 	EndpointModels
+	// EndpointMessages is Anthropic's /v1/messages.
+	EndpointMessages
+	// EndpointCountTokens is Anthropic's /v1/messages/count_tokens.
+	EndpointCountTokens
 )
 
-var endpointNames = [...]string{"unknown", "chat", "completions", "embeddings", "models"}
+var endpointNames = [...]string{"unknown", "chat", "completions", "embeddings", "models", "messages", "count_tokens"}
 
 // String is the endpoint's name as used in configuration and logs ("chat").
 func (e Endpoint) String() string {
@@ -47,9 +53,15 @@ type Usage struct {
 // Exchange is one request through the gateway.
 type Exchange struct {
 	// ID is the request id (X-Request-Id).
-	ID       string
-	Endpoint Endpoint
-	Started  time.Time
+	ID string
+	// Endpoint is what the current attempt asks of the upstream. It differs from
+	// IngressEndpoint when the request was translated (/v1/messages to a non-Anthropic
+	// backend runs as chat).
+	Endpoint        Endpoint
+	IngressEndpoint Endpoint
+	// Ingress is the client's wire format; answers and errors go back in it.
+	Ingress apierr.Wire
+	Started time.Time
 
 	// Header is the client's request header. Read-only.
 	Header http.Header

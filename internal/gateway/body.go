@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"io"
 	"net/http"
 	"strconv"
@@ -23,12 +24,12 @@ func (b *bodyBuffer) release() {
 	bodyPool.Put(b)
 }
 
-func tooLarge(limit int64) *Error {
-	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeRequestTooLarge, Message: "The request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes."}
+func tooLarge(limit int64) *apierr.Error {
+	return &apierr.Error{Status: http.StatusRequestEntityTooLarge, Code: apierr.CodeRequestTooLarge, Message: "The request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes."}
 }
 
 // readBody reads the whole body once, refusing more than limit bytes.
-func readBody(r *http.Request, limit int64) (*bodyBuffer, *Error) {
+func readBody(r *http.Request, limit int64) (*bodyBuffer, *apierr.Error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
@@ -58,7 +59,7 @@ func readBody(r *http.Request, limit int64) (*bodyBuffer, *Error) {
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(limit)
 			}
-			return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request body could not be read."}
+			return nil, &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "The request body could not be read."}
 		}
 	}
 	buf.b = b

@@ -7,6 +7,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -131,7 +132,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		(&Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "Unknown path " + r.URL.Path + "."}).write(w)
+		(&apierr.Error{Status: http.StatusNotFound, Code: apierr.CodeNotFound, Message: "Unknown path " + r.URL.Path + "."}).Write(w, apierr.OpenAI)
 	}
 }
 
@@ -140,14 +141,14 @@ func (g *Gateway) method(w http.ResponseWriter, r *http.Request, m string) bool 
 		return true
 	}
 	w.Header().Set("Allow", m)
-	(&Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "Use " + m + " for " + r.URL.Path + "."}).write(w)
+	(&apierr.Error{Status: http.StatusMethodNotAllowed, Code: apierr.CodeMethodNotAllowed, Message: "Use " + m + " for " + r.URL.Path + "."}).Write(w, apierr.OpenAI)
 	return false
 }
 
 func (g *Gateway) listModels(w http.ResponseWriter) {
 	st := g.state.Load()
 	if st == nil {
-		notReady.write(w)
+		notReady.Write(w, apierr.OpenAI)
 		return
 	}
 	w.Header()["Content-Type"] = jsonContentType
@@ -157,11 +158,11 @@ func (g *Gateway) listModels(w http.ResponseWriter) {
 func (g *Gateway) getModel(w http.ResponseWriter, id string) {
 	st := g.state.Load()
 	if st == nil {
-		notReady.write(w)
+		notReady.Write(w, apierr.OpenAI)
 		return
 	}
 	if !st.models[id] {
-		modelNotFound(id).write(w)
+		modelNotFound(id).Write(w, apierr.OpenAI)
 		return
 	}
 	b, _ := json.Marshal(map[string]any{"id": id, "object": "model", "created": 0, "owned_by": "sluice"})
@@ -169,10 +170,10 @@ func (g *Gateway) getModel(w http.ResponseWriter, id string) {
 	w.Write(b)
 }
 
-var notReady = &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: "The gateway has no configuration loaded yet."}
+var notReady = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeNotReady, Message: "The gateway has no configuration loaded yet."}
 
-func modelNotFound(model string) *Error {
-	return &Error{Status: http.StatusNotFound, Code: CodeModelNotFound, Param: "model", Message: "The model '" + model + "' does not exist or you do not have access to it."}
+func modelNotFound(model string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusNotFound, Code: apierr.CodeModelNotFound, Param: "model", Message: "The model '" + model + "' does not exist or you do not have access to it."}
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange.Exchange) }}
@@ -193,9 +194,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			}
 			g.log.Error("panic serving request", "request_id", ex.ID, "panic", v)
 			if !rw.wrote {
-				(&Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "Internal error; request id " + ex.ID + "."}).write(rw)
+				(&apierr.Error{Status: http.StatusInternalServerError, Code: apierr.CodeInternal, Message: "Internal error; request id " + ex.ID + "."}).Write(rw, ex.Ingress)
 			}
-			ex.Code = CodeInternal
+			ex.Code = apierr.CodeInternal
 		}
 		g.settle(ex, rw)
 		g.accessLog(r, ex, rw)
@@ -206,7 +207,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		exchangePool.Put(ex)
 	}()
 	if r.Method != http.MethodPost {
-		g.fail(rw, ex, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "Use POST for " + r.URL.Path + "."})
+		g.fail(rw, ex, &apierr.Error{Status: http.StatusMethodNotAllowed, Code: apierr.CodeMethodNotAllowed, Message: "Use POST for " + r.URL.Path + "."})
 		return
 	}
 	st := g.state.Load()
@@ -214,7 +215,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		g.fail(rw, ex, notReady)
 		return
 	}
-	var gerr *Error
+	var gerr *apierr.Error
 	body, gerr = readBody(r, g.opts.MaxRequestBytes)
 	if gerr != nil {
 		g.fail(rw, ex, gerr)
@@ -240,9 +241,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	g.forward(ctx, rw, ex, rt)
 }
 
-func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *Error) {
+func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *apierr.Error) {
 	ex.Status, ex.Code = e.Status, e.Code
-	e.write(w)
+	e.Write(w, ex.Ingress)
 }
 
 // recorder remembers whether the answer has started, so a panic or a late failure knows
@@ -270,3 +271,5 @@ func (r *recorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+var jsonContentType = []string{"application/json"}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"net/http"
 
 	"github.com/sluice-gateway/sluice/internal/exchange"
@@ -12,7 +13,7 @@ import (
 // invalid JSON, a missing model, and duplicate keys among the fields the gateway acts on
 // (upstream parsers disagree on which duplicate wins, so routing on one and forwarding the
 // other would let a client pick a model the gateway did not route).
-func decodeRequest(ex *exchange.Exchange, body []byte) *Error {
+func decodeRequest(ex *exchange.Exchange, body []byte) *apierr.Error {
 	var (
 		seen    uint8
 		dup     string
@@ -94,28 +95,28 @@ func decodeRequest(ex *exchange.Exchange, body []byte) *Error {
 	})
 	switch {
 	case badType != "":
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: badType, Message: "Invalid type or value for '" + badType + "'."}
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: badType, Message: "Invalid type or value for '" + badType + "'."}
 	case err == jsonscan.ErrNotObject:
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request body must be a JSON object."}
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "The request body must be a JSON object."}
 	case err != nil:
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request body is not valid JSON."}
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "The request body is not valid JSON."}
 	case dup != "":
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: dup, Message: "Duplicate key '" + dup + "' in the request body."}
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: dup, Message: "Duplicate key '" + dup + "' in the request body."}
 	case ex.Model == "":
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: "model", Message: "You must provide a model parameter."}
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "model", Message: "You must provide a model parameter."}
 	}
 	switch ex.Endpoint {
 	case exchange.EndpointChat:
 		if !has.messages {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: "messages", Message: "Missing required parameter: 'messages'."}
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "messages", Message: "Missing required parameter: 'messages'."}
 		}
 	case exchange.EndpointCompletions:
 		if !has.prompt {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: "prompt", Message: "Missing required parameter: 'prompt'."}
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "prompt", Message: "Missing required parameter: 'prompt'."}
 		}
 	case exchange.EndpointEmbeddings:
 		if !has.input {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: "input", Message: "Missing required parameter: 'input'."}
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "input", Message: "Missing required parameter: 'input'."}
 		}
 		ex.Stream = false // embeddings never stream
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"testing"
 
 	"github.com/sluice-gateway/sluice/internal/exchange"
@@ -33,7 +34,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, ep uint8) {
 		ex := &exchange.Exchange{Endpoint: exchange.Endpoint(1 + ep%3)}
 		if err := decodeRequest(ex, body); err != nil {
-			if err.Status != 400 || err.Code != CodeInvalidRequest {
+			if err.Status != 400 || err.Code != apierr.CodeInvalidRequest {
 				t.Fatalf("unexpected error %+v", err)
 			}
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"io"
 	"net"
 	"net/http"
@@ -31,7 +32,7 @@ const (
 
 // failure is what fell back, kept to answer with if nothing else works.
 type failure struct {
-	err    *Error
+	err    *apierr.Error
 	status int
 	header http.Header
 	body   []byte
@@ -56,7 +57,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 			up := ref.Backend.Upstream
 			if !up.TryAcquire() {
 				if last.err == nil && last.body == nil {
-					last.err = &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
+					last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
 				}
 				continue
 			}
@@ -73,13 +74,13 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 		h := w.Header()
 		provider.ResponseHeaders(h, last.header)
 		ex.Status = last.status
-		ex.Code = CodeUpstreamError
+		ex.Code = apierr.CodeUpstreamError
 		w.WriteHeader(last.status)
 		w.Write(last.body)
 	case last.err != nil:
 		g.fail(w, ex, last.err)
 	default:
-		g.fail(w, ex, &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
+		g.fail(w, ex, &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
 	}
 }
 
@@ -100,7 +101,11 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	defer cancel(nil)
 	req, err := be.Adapter.NewRequest(actx, ex, provider.Target{BaseURL: up.BaseURL, Model: ex.UpstreamModel})
 	if err != nil {
-		g.fail(w, ex, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request cannot be sent to this model's backend."})
+		var ae *apierr.Error
+		if !errors.As(err, &ae) {
+			ae = &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "The request cannot be sent to this model's backend."}
+		}
+		g.fail(w, ex, ae)
 		return answered
 	}
 	// One watchdog bounds the wait for headers (firstByte), then for the first body byte
@@ -124,7 +129,7 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		*last = failure{status: resp.StatusCode, header: resp.Header, body: b}
 		return fallBack
 	}
-	if ex.Stream && resp.StatusCode == http.StatusOK && isEventStream(resp.Header) {
+	if ex.Stream && resp.StatusCode == http.StatusOK && !isJSON(resp.Header) {
 		return g.stream(ctx, actx, w, ex, be, resp, body, last)
 	}
 	buf := responsePool.Get().(*bytes.Buffer)
@@ -134,24 +139,27 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		return g.transportFailure(ctx, actx, w, ex, err, last)
 	}
 	if int64(buf.Len()) > g.opts.MaxResponseBytes {
-		g.fail(w, ex, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream answer is too large."})
+		g.fail(w, ex, &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer is too large."})
 		return answered
 	}
-	out, err := be.Adapter.Complete(ex, resp.StatusCode, buf.Bytes())
+	ans, err := be.Adapter.Complete(ex, resp.StatusCode, resp.Header, buf.Bytes())
 	if err != nil {
-		g.fail(w, ex, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream answer could not be read."})
+		g.fail(w, ex, &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer could not be read."})
 		return answered
 	}
 	h := w.Header()
 	provider.ResponseHeaders(h, resp.Header)
-	h["Content-Length"] = []string{itoa(len(out))}
-	ex.Status = resp.StatusCode
-	if resp.StatusCode >= 400 {
-		ex.Code = CodeUpstreamError
+	for k, v := range ans.Header {
+		h[k] = v
+	}
+	h["Content-Length"] = []string{itoa(len(ans.Body))}
+	ex.Status = ans.Status
+	if ans.Status >= 400 {
+		ex.Code = apierr.CodeUpstreamError
 	}
 	ex.FirstByte = time.Since(ex.Started)
-	w.WriteHeader(resp.StatusCode)
-	w.Write(out)
+	w.WriteHeader(ans.Status)
+	w.Write(ans.Body)
 	return answered
 }
 
@@ -159,16 +167,16 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, err error, last *failure) outcome {
 	switch {
 	case ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout:
-		ex.Status, ex.Code = 499, CodeClientClosed
+		ex.Status, ex.Code = 499, apierr.CodeClientClosed
 		return answered
 	case isDial(err):
 		// a connection that could not be made (refused, unreachable, or timed out while
 		// connecting) is a connection failure: fall back
 	case context.Cause(ctx) == errRequestTimeout, context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
-		g.fail(w, ex, &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
+		g.fail(w, ex, &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
 		return answered
 	}
-	*last = failure{err: &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
+	*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
 	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	return fallBack
 }
@@ -183,15 +191,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func isEventStream(h http.Header) bool {
-	ct := h.Get("Content-Type")
-	return strings.HasPrefix(ct, "text/event-stream")
+// isJSON tells a whole JSON answer from a stream (SSE, or a provider's binary framing).
+func isJSON(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "application/json")
 }
 
 // stream relays a streamed answer event by event, flushing each. Headers go out with the
 // first event, so a stream that fails before its first event can still fall back.
 func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, last *failure) outcome {
-	s := be.Adapter.Stream(ex, body)
+	s := be.Adapter.Stream(ex, resp.Header, body)
 	defer s.Close()
 	started := false
 	for {
@@ -214,7 +222,7 @@ func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Ex
 			started = true
 		}
 		if _, err := w.Write(ev); err != nil {
-			ex.Code = CodeClientClosed
+			ex.Code = apierr.CodeClientClosed
 			return answered
 		}
 		w.Flush()
@@ -240,17 +248,17 @@ var (
 // OpenAI's stream format, never a clean end that looks like success.
 func (g *Gateway) abortStream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, err error) {
 	if ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout {
-		ex.Code = CodeClientClosed
+		ex.Code = apierr.CodeClientClosed
 		return
 	}
-	e := &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "The upstream stream broke off."}
+	e := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream stream broke off."}
 	if context.Cause(ctx) == errRequestTimeout || context.Cause(actx) == errUpstreamTimeout {
-		e = &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "The upstream stopped sending in time."}
+		e = &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream stopped sending in time."}
 	}
 	ex.Code = e.Code
 	g.log.Warn("stream aborted", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	w.Write([]byte("data: "))
-	w.Write(e.Body())
+	w.Write(e.Body(ex.Ingress))
 	w.Write([]byte("\n\n"))
 	w.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 )
 
@@ -23,16 +24,34 @@ type Target struct {
 	Model string
 }
 
-// Adapter speaks one upstream wire schema.
+// Adapter speaks one upstream wire schema. An adapter takes requests in the OpenAI wire
+// (ex.Body is an OpenAI request for ex.Endpoint) and answers in it; an adapter that also
+// Speaks another client wire natively (the Anthropic adapter and /v1/messages) takes and
+// answers that wire unchanged when ex.Ingress is it. Adapters are built per Backend and are
+// safe for concurrent use.
 type Adapter interface {
+	// Speaks reports whether requests and answers in client wire w pass through this
+	// adapter natively. Every adapter speaks apierr.OpenAI.
+	Speaks(w apierr.Wire) bool
 	// NewRequest builds the upstream request for one attempt. It must not set credentials:
-	// the egress transport does.
+	// the egress transport does. A request the upstream cannot serve (an endpoint the
+	// provider lacks, a model name that cannot go into a URL) is an *apierr.Error.
 	NewRequest(ctx context.Context, ex *exchange.Exchange, t Target) (*http.Request, error)
-	// Complete takes a whole answer (not streamed, or an error status) and returns the
-	// bytes for the client, recording usage and generated text on ex.
-	Complete(ex *exchange.Exchange, status int, body []byte) ([]byte, error)
-	// Stream decodes a streamed answer into client events.
-	Stream(ex *exchange.Exchange, body io.Reader) Stream
+	// Complete takes a whole answer (not streamed, or an error status) and returns what
+	// the client gets, recording usage and generated text on ex. Error statuses become
+	// apierr.FromUpstream errors in the client's wire (OpenAI pass-through aside).
+	Complete(ex *exchange.Exchange, status int, header http.Header, body []byte) (Answer, error)
+	// Stream decodes a streamed 2xx answer into client events (SSE, in the client's
+	// wire), recording usage and generated text on ex as they pass.
+	Stream(ex *exchange.Exchange, header http.Header, body io.Reader) Stream
+}
+
+// Answer is a whole answer as the client receives it.
+type Answer struct {
+	Status int
+	// Header holds headers to set in addition to the upstream's (e.g. Retry-After).
+	Header http.Header
+	Body   []byte
 }
 
 // Stream yields a streamed answer as client-ready events.

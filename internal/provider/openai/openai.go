@@ -9,11 +9,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
 
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
 	"github.com/sluice-gateway/sluice/internal/provider"
@@ -31,13 +31,10 @@ var paths = [...]string{
 	exchange.EndpointEmbeddings:  "/embeddings",
 }
 
-// ErrEndpoint is returned for an endpoint this schema has no path for.
-var ErrEndpoint = errors.New("openai: endpoint not supported")
-
 // NewRequest implements provider.Adapter.
 func (Adapter) NewRequest(ctx context.Context, ex *exchange.Exchange, t provider.Target) (*http.Request, error) {
 	if int(ex.Endpoint) >= len(paths) || paths[ex.Endpoint] == "" {
-		return nil, ErrEndpoint
+		return nil, &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "This endpoint is not available for this model's backend."}
 	}
 	u := *t.BaseURL
 	u.Path = joinPath(u.Path, paths[ex.Endpoint])
@@ -203,11 +200,20 @@ func findSpans(body []byte) (s struct {
 	return s, err
 }
 
-// Complete implements provider.Adapter: OpenAI answers pass through unchanged; usage and
-// generated text are read on the way.
-func (Adapter) Complete(ex *exchange.Exchange, status int, body []byte) ([]byte, error) {
+// Speaks implements provider.Adapter.
+func (Adapter) Speaks(w apierr.Wire) bool { return w == apierr.OpenAI }
+
+// Complete implements provider.Adapter: OpenAI answers pass through unchanged, errors
+// included (they are already OpenAI errors), except the upstream refusing the gateway's
+// own credential, which must not reach the client as a 401; usage and generated text are
+// read on the way.
+func (Adapter) Complete(ex *exchange.Exchange, status int, header http.Header, body []byte) (provider.Answer, error) {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		e := apierr.FromUpstream(status, header, "", "")
+		return provider.Answer{Status: e.Status, Body: e.Body(apierr.OpenAI)}, nil
+	}
 	if status >= 300 {
-		return body, nil
+		return provider.Answer{Status: status, Body: body}, nil
 	}
 	jsonscan.Object(body, func(m jsonscan.Member) bool {
 		switch string(m.Key(body)) {
@@ -218,7 +224,7 @@ func (Adapter) Complete(ex *exchange.Exchange, status int, body []byte) ([]byte,
 		}
 		return true
 	})
-	return body, nil
+	return provider.Answer{Status: status, Body: body}, nil
 }
 
 // ParseUsage reads an OpenAI usage object into u. A null or malformed value leaves u alone.
@@ -292,7 +298,7 @@ func appendStringBody(dst, raw []byte) []byte {
 }
 
 // Stream implements provider.Adapter.
-func (Adapter) Stream(ex *exchange.Exchange, body io.Reader) provider.Stream {
+func (Adapter) Stream(ex *exchange.Exchange, _ http.Header, body io.Reader) provider.Stream {
 	s := streamPool.Get().(*stream)
 	s.ex = ex
 	s.strip = WantsUsageInjection(ex)

@@ -52,7 +52,7 @@ const usageChunk = `{"id":"x","object":"chat.completion.chunk","choices":[],"usa
 
 func runStream(t *testing.T, ex *exchange.Exchange, in string) string {
 	t.Helper()
-	s := Adapter{}.Stream(ex, strings.NewReader(in))
+	s := Adapter{}.Stream(ex, nil, strings.NewReader(in))
 	defer s.Close()
 	var out strings.Builder
 	for {
@@ -104,7 +104,7 @@ func TestStreamNoAllocsPerChunk(t *testing.T) {
 	allocs := testing.AllocsPerRun(20, func() {
 		r.Reset(in)
 		ex.Output = ex.Output[:0]
-		s := Adapter{}.Stream(ex, r)
+		s := Adapter{}.Stream(ex, nil, r)
 		for {
 			if _, err := s.Next(); err != nil {
 				break
@@ -121,9 +121,9 @@ func TestStreamNoAllocsPerChunk(t *testing.T) {
 func TestComplete(t *testing.T) {
 	ex := exFor(`{"model":"m"}`, false, false)
 	body := []byte(`{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Hello \"you\""}}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
-	out, err := Adapter{}.Complete(ex, 200, body)
-	if err != nil || string(out) != string(body) {
-		t.Fatalf("body changed: %s %v", out, err)
+	ans, err := Adapter{}.Complete(ex, 200, nil, body)
+	if err != nil || string(ans.Body) != string(body) || ans.Status != 200 {
+		t.Fatalf("body changed: %s %v", ans.Body, err)
 	}
 	if ex.Usage.InputTokens != 3 || ex.Usage.OutputTokens != 2 || string(ex.Output) != `Hello \"you\"` {
 		t.Fatalf("usage %+v output %q", ex.Usage, ex.Output)
@@ -138,7 +138,7 @@ func FuzzStream(f *testing.F) {
 	f.Add(": comment\n\nevent: x\ndata: {}\n\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		ex := exFor(`{"model":"m","stream":true}`, true, false)
-		s := Adapter{}.Stream(ex, strings.NewReader(in))
+		s := Adapter{}.Stream(ex, nil, strings.NewReader(in))
 		defer s.Close()
 		for {
 			ev, err := s.Next()
