@@ -9,9 +9,16 @@ type Schema string
 
 // The schemas this build can talk to.
 const (
-	SchemaOpenAI Schema = "OpenAI"
-	SchemaMock   Schema = "Mock"
+	SchemaOpenAI      Schema = "OpenAI"
+	SchemaAzureOpenAI Schema = "AzureOpenAI"
+	SchemaAnthropic   Schema = "Anthropic"
+	SchemaGCPVertexAI Schema = "GCPVertexAI"
+	SchemaAWSBedrock  Schema = "AWSBedrock"
+	SchemaMock        Schema = "Mock"
 )
+
+// Schemas lists every schema, in documentation order.
+var Schemas = []Schema{SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic, SchemaGCPVertexAI, SchemaAWSBedrock, SchemaMock}
 
 // Backend is a place traffic leaves the gateway for: one upstream API.
 // +kubebuilder:object:root=true
@@ -31,9 +38,19 @@ type BackendSpec struct {
 	// Destination is the long form of URL, as in the egress proposal. Exactly one of URL
 	// and Destination is set, except for schema Mock, which needs neither.
 	Destination *Destination `json:"destination,omitempty"`
+	// TLS is the policy for https destinations.
+	TLS *BackendTLS `json:"tls,omitempty"`
+	// Region is a free-form label (eu, us-east-1) that data-residency rules match.
+	Region string `json:"region,omitempty"`
 	// Credentials are what the gateway injects upstream. The client's own credential is
 	// never forwarded.
 	Credentials *Credentials `json:"credentials,omitempty"`
+	// RequestHeaders changes the client headers forwarded upstream.
+	RequestHeaders *HeaderPolicy `json:"requestHeaders,omitempty"`
+	// Azure holds AzureOpenAI settings.
+	Azure *AzureSpec `json:"azure,omitempty"`
+	// Anthropic holds Anthropic settings (also used for Claude models on Vertex AI).
+	Anthropic *AnthropicSpec `json:"anthropic,omitempty"`
 	// Timeouts bound each upstream attempt.
 	Timeouts *BackendTimeouts `json:"timeouts,omitempty"`
 	// MaxConcurrentRequests caps requests in flight to this Backend; 0 is unlimited. A
@@ -94,10 +111,110 @@ type DestinationPort struct {
 	Number int32 `json:"number"`
 }
 
-// Credentials are what the gateway adds to each upstream request.
+// Credentials are what the gateway adds to each upstream request. Set one.
 type Credentials struct {
-	// APIKey is sent the way the Backend's schema expects (OpenAI: Authorization: Bearer).
+	// APIKey is sent the way the Backend's schema expects: OpenAI Authorization: Bearer,
+	// Anthropic x-api-key, AzureOpenAI api-key, GCPVertexAI x-goog-api-key.
 	APIKey *SecretValue `json:"apiKey,omitempty"`
+	// AWSSigV4 signs every request (AWSBedrock).
+	AWSSigV4 *AWSSigV4Credentials `json:"awsSigV4,omitempty"`
+	// GCPServiceAccount mints OAuth2 access tokens from a service-account key (GCPVertexAI).
+	GCPServiceAccount *GCPServiceAccountCredentials `json:"gcpServiceAccount,omitempty"`
+	// Azure is an api-key or Entra ID client credentials (AzureOpenAI).
+	Azure *AzureCredentials `json:"azure,omitempty"`
+}
+
+// AWSSigV4Credentials name a Secret with accessKeyId, secretAccessKey and optionally
+// sessionToken.
+type AWSSigV4Credentials struct {
+	// Region is the signing region (us-east-1). Default: read from the Backend's host
+	// (bedrock-runtime.REGION.amazonaws.com).
+	Region    string    `json:"region,omitempty"`
+	SecretRef SecretRef `json:"secretRef"`
+}
+
+// GCPServiceAccountCredentials mint tokens from a service-account JSON key.
+type GCPServiceAccountCredentials struct {
+	// SecretRef's key holds the service-account JSON (default key credentials.json). Its
+	// token_uri is where tokens are minted.
+	SecretRef SecretKeyRef `json:"secretRef"`
+	// Project and Location place Vertex AI requests.
+	Project  string `json:"project"`
+	Location string `json:"location"`
+}
+
+// AzureCredentials are one of an api-key and Entra ID client credentials.
+type AzureCredentials struct {
+	APIKey            *SecretValue           `json:"apiKey,omitempty"`
+	ClientCredentials *AzureClientCredentials `json:"clientCredentials,omitempty"`
+}
+
+// AzureClientCredentials mint Entra ID tokens with the client-credentials grant.
+type AzureClientCredentials struct {
+	TenantID string `json:"tenantID"`
+	ClientID string `json:"clientID"`
+	// SecretRef's key holds the client secret (default key clientSecret).
+	SecretRef SecretKeyRef `json:"secretRef"`
+	// AuthorityHost is the Entra ID endpoint. Default https://login.microsoftonline.com.
+	AuthorityHost string `json:"authorityHost,omitempty"`
+	// Scope is requested. Default https://cognitiveservices.azure.com/.default.
+	Scope string `json:"scope,omitempty"`
+}
+
+// SecretRef names a Secret. Namespace defaults to the referrer's.
+type SecretRef struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// BackendTLS is the TLS policy of a Backend.
+type BackendTLS struct {
+	// MinVersion is "1.2" (default) or "1.3"; never lower than 1.2.
+	MinVersion string `json:"minVersion,omitempty"`
+	// SNI overrides the server name sent and verified. Default: the destination host.
+	SNI string `json:"sni,omitempty"`
+	// CABundleRefs are Secrets whose ca.crt (PEM) replace the system roots.
+	CABundleRefs []SecretRef `json:"caBundleRefs,omitempty"`
+	// ClientCertificateRef is a Secret with tls.crt and tls.key, for mutual TLS.
+	ClientCertificateRef *SecretRef `json:"clientCertificateRef,omitempty"`
+	// SubjectAltNames, when set, must include one of the certificate's DNS SANs.
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+	// PinnedSHA256 are base64 SHA-256 hashes of SubjectPublicKeyInfo; one must match a
+	// certificate of the verified chain.
+	PinnedSHA256 []string `json:"pinnedSHA256,omitempty"`
+}
+
+// HeaderPolicy changes the client headers forwarded upstream. Credentials, cookies and
+// hop-by-hop headers are never forwarded, whatever it says.
+type HeaderPolicy struct {
+	// Allow, when set, forwards only these client headers (case-insensitive).
+	Allow []string `json:"allow,omitempty"`
+	// Remove drops these client headers.
+	Remove []string `json:"remove,omitempty"`
+	// Set adds or replaces headers on every upstream request.
+	Set []HeaderValue `json:"set,omitempty"`
+}
+
+// HeaderValue is one header.
+type HeaderValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// AzureSpec holds AzureOpenAI settings. The route's upstream model name is the
+// deployment name.
+type AzureSpec struct {
+	// APIVersion is sent as ?api-version=. Default 2024-10-21.
+	APIVersion string `json:"apiVersion,omitempty"`
+}
+
+// AnthropicSpec holds Anthropic settings.
+type AnthropicSpec struct {
+	// Version is the anthropic-version header. Default 2023-06-01.
+	Version string `json:"version,omitempty"`
+	// DefaultMaxTokens is sent when an OpenAI-format request has no max_tokens
+	// (Anthropic requires one). Default 4096.
+	DefaultMaxTokens int64 `json:"defaultMaxTokens,omitempty"`
 }
 
 // SecretValue is a value read from a Secret.

@@ -21,6 +21,9 @@ type ModelRouteSpec struct {
 	BackendRefs []BackendRef `json:"backendRefs"`
 	// Timeouts bound the whole request, all attempts included.
 	Timeouts *RouteTimeouts `json:"timeouts,omitempty"`
+	// Regions, when set, allows only Backends whose region is listed, fallbacks
+	// included; a request that cannot be served there gets 403 region_not_allowed.
+	Regions []string `json:"regions,omitempty"`
 }
 
 // BackendRef is one candidate Backend of a route.

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net"
 	"net/url"
 	"strings"
@@ -16,7 +18,7 @@ func (b *Backend) Validate() field.ErrorList {
 	s := &b.Spec
 	p := field.NewPath("spec")
 	switch s.Schema {
-	case SchemaOpenAI:
+	case SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic, SchemaGCPVertexAI, SchemaAWSBedrock:
 		switch {
 		case s.URL == "" && s.Destination == nil:
 			errs = append(errs, field.Required(p.Child("url"), "url or destination is required"))
@@ -50,9 +52,30 @@ func (b *Backend) Validate() field.ErrorList {
 			}
 		}
 	case "":
-		errs = append(errs, field.Required(p.Child("schema"), "one of OpenAI, Mock"))
+		errs = append(errs, field.Required(p.Child("schema"), "one of "+strings.Join(schemaNames(), ", ")))
 	default:
-		errs = append(errs, field.NotSupported(p.Child("schema"), s.Schema, []string{string(SchemaOpenAI), string(SchemaMock)}))
+		errs = append(errs, field.NotSupported(p.Child("schema"), s.Schema, schemaNames()))
+	}
+	errs = append(errs, s.validateCredentials(p.Child("credentials"))...)
+	if s.TLS != nil {
+		errs = append(errs, s.TLS.validate(p.Child("tls"))...)
+	}
+	if s.Region != "" {
+		for _, msg := range validation.IsDNS1123Label(s.Region) {
+			errs = append(errs, field.Invalid(p.Child("region"), s.Region, msg))
+		}
+	}
+	if h := s.RequestHeaders; h != nil {
+		errs = append(errs, h.validate(p.Child("requestHeaders"))...)
+	}
+	if s.Azure != nil && s.Schema != SchemaAzureOpenAI {
+		errs = append(errs, field.Forbidden(p.Child("azure"), "only for schema AzureOpenAI"))
+	}
+	if s.Anthropic != nil && s.Schema != SchemaAnthropic && s.Schema != SchemaGCPVertexAI {
+		errs = append(errs, field.Forbidden(p.Child("anthropic"), "only for schemas Anthropic and GCPVertexAI"))
+	}
+	if a := s.Anthropic; a != nil && a.DefaultMaxTokens < 0 {
+		errs = append(errs, field.Invalid(p.Child("anthropic", "defaultMaxTokens"), a.DefaultMaxTokens, "must be >= 0"))
 	}
 	if t := s.Timeouts; t != nil {
 		tp := p.Child("timeouts")
@@ -63,13 +86,182 @@ func (b *Backend) Validate() field.ErrorList {
 	if s.MaxConcurrentRequests < 0 {
 		errs = append(errs, field.Invalid(p.Child("maxConcurrentRequests"), s.MaxConcurrentRequests, "must be >= 0"))
 	}
-	if c := s.Credentials; c != nil && c.APIKey != nil {
-		rp := p.Child("credentials", "apiKey", "secretRef")
-		if c.APIKey.SecretRef.Name == "" {
-			errs = append(errs, field.Required(rp.Child("name"), ""))
+	return errs
+}
+
+func schemaNames() []string {
+	out := make([]string, len(Schemas))
+	for i, s := range Schemas {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// validateCredentials checks that exactly one kind is set and that it fits the schema.
+func (s *BackendSpec) validateCredentials(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	c := s.Credentials
+	if c == nil {
+		switch s.Schema {
+		case SchemaAWSBedrock:
+			errs = append(errs, field.Required(p.Child("awsSigV4"), "AWSBedrock requests must be signed"))
+		case SchemaGCPVertexAI:
+			errs = append(errs, field.Required(p.Child("gcpServiceAccount"), "GCPVertexAI needs a service account (and its project and location)"))
+		}
+		return errs
+	}
+	n := 0
+	for _, set := range []bool{c.APIKey != nil, c.AWSSigV4 != nil, c.GCPServiceAccount != nil, c.Azure != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, field.Invalid(p, "", "set exactly one of apiKey, awsSigV4, gcpServiceAccount, azure"))
+	}
+	if c.APIKey != nil && c.APIKey.SecretRef.Name == "" {
+		errs = append(errs, field.Required(p.Child("apiKey", "secretRef", "name"), ""))
+	}
+	if c.APIKey != nil && (s.Schema == SchemaAWSBedrock || s.Schema == SchemaGCPVertexAI) {
+		errs = append(errs, field.Forbidden(p.Child("apiKey"), "not for schema "+string(s.Schema)))
+	}
+	if a := c.AWSSigV4; a != nil {
+		if s.Schema != SchemaAWSBedrock {
+			errs = append(errs, field.Forbidden(p.Child("awsSigV4"), "only for schema AWSBedrock"))
+		}
+		if a.SecretRef.Name == "" {
+			errs = append(errs, field.Required(p.Child("awsSigV4", "secretRef", "name"), ""))
+		}
+	} else if s.Schema == SchemaAWSBedrock {
+		errs = append(errs, field.Required(p.Child("awsSigV4"), "AWSBedrock requests must be signed"))
+	}
+	if g := c.GCPServiceAccount; g != nil {
+		gp := p.Child("gcpServiceAccount")
+		if s.Schema != SchemaGCPVertexAI {
+			errs = append(errs, field.Forbidden(gp, "only for schema GCPVertexAI"))
+		}
+		if g.SecretRef.Name == "" {
+			errs = append(errs, field.Required(gp.Child("secretRef", "name"), ""))
+		}
+		if !pathSegment(g.Project) {
+			errs = append(errs, field.Invalid(gp.Child("project"), g.Project, "must be a Google Cloud project id"))
+		}
+		if !pathSegment(g.Location) {
+			errs = append(errs, field.Invalid(gp.Child("location"), g.Location, "must be a Google Cloud location (europe-west4, us-central1, global)"))
+		}
+	} else if s.Schema == SchemaGCPVertexAI {
+		errs = append(errs, field.Required(p.Child("gcpServiceAccount"), "GCPVertexAI needs a service account (and its project and location)"))
+	}
+	if az := c.Azure; az != nil {
+		ap := p.Child("azure")
+		if s.Schema != SchemaAzureOpenAI {
+			errs = append(errs, field.Forbidden(ap, "only for schema AzureOpenAI"))
+		}
+		if (az.APIKey == nil) == (az.ClientCredentials == nil) {
+			errs = append(errs, field.Invalid(ap, "", "set exactly one of apiKey, clientCredentials"))
+		}
+		if cc := az.ClientCredentials; cc != nil {
+			cp := ap.Child("clientCredentials")
+			if !pathSegment(cc.TenantID) {
+				errs = append(errs, field.Invalid(cp.Child("tenantID"), cc.TenantID, "must be a tenant id or domain"))
+			}
+			if cc.ClientID == "" {
+				errs = append(errs, field.Required(cp.Child("clientID"), ""))
+			}
+			if cc.SecretRef.Name == "" {
+				errs = append(errs, field.Required(cp.Child("secretRef", "name"), ""))
+			}
+			if cc.AuthorityHost != "" {
+				errs = append(errs, validateURL(cp.Child("authorityHost"), cc.AuthorityHost)...)
+			}
 		}
 	}
 	return errs
+}
+
+// pathSegment accepts identifiers that go into a URL path unescaped: letters, digits,
+// '-', '_' and '.', and not "." or "..".
+func pathSegment(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *BackendTLS) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		errs = append(errs, field.NotSupported(p.Child("minVersion"), t.MinVersion, []string{"1.2", "1.3"}))
+	}
+	for i, r := range t.CABundleRefs {
+		if r.Name == "" {
+			errs = append(errs, field.Required(p.Child("caBundleRefs").Index(i).Child("name"), ""))
+		}
+	}
+	if r := t.ClientCertificateRef; r != nil && r.Name == "" {
+		errs = append(errs, field.Required(p.Child("clientCertificateRef", "name"), ""))
+	}
+	for i, pin := range t.PinnedSHA256 {
+		if b, err := base64.StdEncoding.DecodeString(pin); err != nil || len(b) != sha256.Size {
+			errs = append(errs, field.Invalid(p.Child("pinnedSHA256").Index(i), pin, "must be the base64 of a SHA-256 digest (44 characters)"))
+		}
+	}
+	if t.SNI != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(t.SNI) {
+			errs = append(errs, field.Invalid(p.Child("sni"), t.SNI, msg))
+		}
+	}
+	return errs
+}
+
+// credentialHeaders may not be set by a header policy: credentials belong in credentials.
+var credentialHeaders = map[string]bool{"authorization": true, "x-api-key": true, "api-key": true, "x-goog-api-key": true, "cookie": true, "proxy-authorization": true, "host": true, "content-length": true}
+
+func (h *HeaderPolicy) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	check := func(fp *field.Path, name string) {
+		if !validHeaderName(name) {
+			errs = append(errs, field.Invalid(fp, name, "not a valid header name"))
+		}
+	}
+	for i, n := range h.Allow {
+		check(p.Child("allow").Index(i), n)
+	}
+	for i, n := range h.Remove {
+		check(p.Child("remove").Index(i), n)
+	}
+	for i, hv := range h.Set {
+		fp := p.Child("set").Index(i)
+		check(fp.Child("name"), hv.Name)
+		if credentialHeaders[strings.ToLower(hv.Name)] {
+			errs = append(errs, field.Forbidden(fp.Child("name"), "credentials are set with spec.credentials"))
+		}
+		if strings.ContainsAny(hv.Value, "\r\n\x00") {
+			errs = append(errs, field.Invalid(fp.Child("value"), "", "must not contain line breaks"))
+		}
+	}
+	return errs
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func validateURL(p *field.Path, raw string) field.ErrorList {
@@ -171,6 +363,11 @@ func (r *ModelRoute) Validate() field.ErrorList {
 	}
 	if len(r.Spec.BackendRefs) == 0 {
 		errs = append(errs, field.Required(p.Child("backendRefs"), "at least one backend"))
+	}
+	for i, reg := range r.Spec.Regions {
+		for _, msg := range validation.IsDNS1123Label(reg) {
+			errs = append(errs, field.Invalid(p.Child("regions").Index(i), reg, msg))
+		}
 	}
 	if len(r.Spec.BackendRefs) > MaxBackendRefs {
 		errs = append(errs, field.TooMany(p.Child("backendRefs"), len(r.Spec.BackendRefs), MaxBackendRefs))

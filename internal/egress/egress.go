@@ -35,16 +35,14 @@ type Options struct {
 	Timeouts Timeouts
 	// MaxConcurrent caps requests in flight; 0 is unlimited.
 	MaxConcurrent int
-	// Credential, when set, is injected into every request.
-	Credential *Credential
+	// Signer, when set, adds the Backend's credential to every request.
+	Signer Signer
+	// Headers changes the forwarded client headers.
+	Headers *HeaderPolicy
+	// TLS is the Backend's TLS client configuration; nil means TLS 1.2+ with system roots.
+	TLS *tls.Config
 	// Base replaces the network transport (the Mock backend answers in-process).
 	Base http.RoundTripper
-}
-
-// Credential is one header the gateway sets on every upstream request.
-type Credential struct {
-	Header string // canonical header name, e.g. Authorization
-	Value  string // e.g. "Bearer sk-..."
 }
 
 // NewUpstream builds an Upstream.
@@ -53,14 +51,13 @@ func NewUpstream(o Options) *Upstream {
 	base := o.Base
 	if base == nil {
 		t := NewTransport(o.Timeouts)
+		if o.TLS != nil {
+			t.TLSClientConfig = o.TLS
+		}
 		base = t
 		u.closeIdle = t.CloseIdleConnections
 	}
-	ct := &credentialTransport{base: base}
-	if c := o.Credential; c != nil {
-		ct.header, ct.value = http.CanonicalHeaderKey(c.Header), []string{c.Value}
-	}
-	u.Transport = ct
+	u.Transport = &credentialTransport{base: base, signer: o.Signer, headers: o.Headers}
 	if o.MaxConcurrent > 0 {
 		u.slots = make(chan struct{}, o.MaxConcurrent)
 	}
@@ -115,20 +112,64 @@ func (u *Upstream) CloseIdle() {
 // clientCredentialHeaders are removed from every upstream request, whatever built it.
 var clientCredentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization", "Cookie"}
 
-// credentialTransport strips client credentials and injects the Backend's. It edits the
-// request in place: requests reaching it are built by the gateway for this one attempt.
+// credentialTransport applies the header policy, strips client credentials and signs with
+// the Backend's. It edits the request in place: requests reaching it are built by the
+// gateway for this one attempt. Signing comes last, so a SigV4 signature covers the final
+// headers.
 type credentialTransport struct {
-	base   http.RoundTripper
-	header string
-	value  []string // shared by every request; never modified
+	base    http.RoundTripper
+	signer  Signer
+	headers *HeaderPolicy
 }
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.headers != nil {
+		t.headers.apply(req.Header)
+	}
 	for _, h := range clientCredentialHeaders {
 		delete(req.Header, h)
 	}
-	if t.header != "" {
-		req.Header[t.header] = t.value
+	if t.signer != nil {
+		if err := t.signer.Sign(req); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, &CredentialError{Err: err}
+		}
 	}
 	return t.base.RoundTrip(req)
 }
+
+// CredentialError is a failure to obtain or apply the Backend's credential (a token
+// endpoint down, a key refused). It is the gateway's problem, never the client's.
+type CredentialError struct{ Err error }
+
+func (e *CredentialError) Error() string { return "upstream credential: " + e.Err.Error() }
+func (e *CredentialError) Unwrap() error { return e.Err }
+
+// HeaderPolicy changes the client headers forwarded upstream.
+type HeaderPolicy struct {
+	Allow  map[string]bool // canonical names; nil: all
+	Remove []string        // canonical names
+	Set    http.Header     // canonical names
+}
+
+func (p *HeaderPolicy) apply(h http.Header) {
+	if p.Allow != nil {
+		for k := range h {
+			if !p.Allow[k] && !gatewayHeaders[k] {
+				delete(h, k)
+			}
+		}
+	}
+	for _, k := range p.Remove {
+		delete(h, k)
+	}
+	for k, v := range p.Set {
+		h[k] = v
+	}
+}
+
+// gatewayHeaders are set by the gateway and adapters, not forwarded from clients, so an
+// allow-list never removes them.
+var gatewayHeaders = map[string]bool{"Content-Type": true, "Accept": true, "X-Request-Id": true, "Anthropic-Version": true, "User-Agent": true}

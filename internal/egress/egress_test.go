@@ -15,7 +15,7 @@ func TestCredentialsReplaced(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	up := NewUpstream(Options{BaseURL: u, Timeouts: Timeouts{Connect: time.Second}, Credential: &Credential{Header: "authorization", Value: "Bearer sk-backend"}})
+	up := NewUpstream(Options{BaseURL: u, Timeouts: Timeouts{Connect: time.Second}, Signer: NewHeaderSigner("authorization", "Bearer sk-backend")})
 	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader("{}"))
 	for _, h := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie", "Proxy-Authorization"} {
 		req.Header.Set(h, "client-secret")

@@ -126,3 +126,19 @@ func listed(tokens, name string) bool {
 	}
 	return false
 }
+
+// SafePathSegment reports whether a name (a model, a deployment) can go into a URL path
+// as one segment without escaping or steering the request elsewhere: letters, digits and
+// - _ . : @ only, and never "." or "..".
+func SafePathSegment(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':' || c == '@') {
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
+}

@@ -17,8 +17,10 @@ import (
 // Backend is a Backend as the data path uses it.
 type Backend struct {
 	// Ref is "Backend/namespace/name".
-	Ref      string
-	Schema   v1alpha1.Schema
+	Ref    string
+	Schema v1alpha1.Schema
+	// Region is the Backend's region label ("" when unlabelled).
+	Region   string
 	Adapter  provider.Adapter
 	Upstream *egress.Upstream
 }

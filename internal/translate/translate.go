@@ -5,7 +5,6 @@
 package translate
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -18,9 +17,6 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/egress"
-	"github.com/sluice-gateway/sluice/internal/provider"
-	"github.com/sluice-gateway/sluice/internal/provider/mock"
-	"github.com/sluice-gateway/sluice/internal/provider/openai"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -255,83 +251,6 @@ func orDefault(ns string) string {
 		return v1alpha1.DefaultNamespace
 	}
 	return ns
-}
-
-// backend compiles one Backend. The fingerprint captures everything its Upstream is built
-// from, secrets included, so a reload reuses an Upstream only when nothing changed.
-func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*route.Backend, string, field.ErrorList) {
-	s := &be.Spec
-	opts := egress.Options{
-		Timeouts: egress.Timeouts{
-			Connect:   s.Timeouts.Connect.Duration,
-			FirstByte: s.Timeouts.FirstByte.Duration,
-			Idle:      s.Timeouts.Idle.Duration,
-		},
-		MaxConcurrent: int(s.MaxConcurrentRequests),
-	}
-	var errs field.ErrorList
-	var adapter provider.Adapter
-	switch s.Schema {
-	case v1alpha1.SchemaOpenAI:
-		adapter = openai.Adapter{}
-		u, err := baseURL(be)
-		if err != nil {
-			errs = append(errs, field.Invalid(field.NewPath("spec", "destination"), "", err.Error()))
-		}
-		opts.BaseURL = u
-	case v1alpha1.SchemaMock:
-		adapter = openai.Adapter{}
-		opts.BaseURL = &url.URL{Scheme: "http", Host: "mock.sluice.invalid", Path: "/v1"}
-		sort.Strings(models)
-		opts.Base = mock.NewTransport(mock.NewHandler(*s.Mock, slices.Compact(models)))
-	}
-	if c := s.Credentials; c != nil && c.APIKey != nil {
-		sr := c.APIKey.SecretRef
-		key := sr.Key
-		if key == "" {
-			key = "apiKey"
-		}
-		val, err := b.secretValue(sr.Namespace, sr.Name, key)
-		if err != "" {
-			errs = append(errs, field.Invalid(field.NewPath("spec", "credentials", "apiKey", "secretRef"), sr.Namespace+"/"+sr.Name+"["+key+"]", err))
-		} else {
-			opts.Credential = &egress.Credential{Header: "Authorization", Value: "Bearer " + val}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, "", errs
-	}
-	if s.Schema != v1alpha1.SchemaMock {
-		models = nil // only the Mock's answers depend on the models routed to it
-	}
-	fpBytes, _ := json.Marshal(struct {
-		Spec   v1alpha1.BackendSpec
-		Cred   *egress.Credential
-		Models []string
-	}{*s, opts.Credential, models})
-	fp := string(fpBytes)
-	if b.prev != nil && b.prev.fingerprints[ref] == fp {
-		if old := b.prev.Backends[ref]; old != nil {
-			return old, fp, nil
-		}
-	}
-	return &route.Backend{Ref: ref, Schema: s.Schema, Adapter: adapter, Upstream: egress.NewUpstream(opts)}, fp, nil
-}
-
-func (b *builder) secretValue(ns, name, key string) (string, string) {
-	data, ok := b.secrets[ns+"/"+name]
-	if !ok {
-		return "", "Secret not found"
-	}
-	v, ok := data[key]
-	if !ok {
-		return "", "Secret has no key " + strconv.Quote(key)
-	}
-	val := strings.TrimSpace(string(v))
-	if val == "" || strings.ContainsAny(val, "\r\n") {
-		return "", "Secret value is empty or spans lines"
-	}
-	return val, ""
 }
 
 // baseURL builds a Backend's base URL from url or destination.

@@ -89,7 +89,7 @@ spec: {schema: OpenAI, url: "https://api.openai.com/v1", credentials: {apiKey: {
 			`in.yaml#1: Backend/default/b1: spec.url: Required value: url or destination is required`,
 			`in.yaml#2: Backend/default/b2: spec.url: Invalid value: "ftp://x": scheme must be http or https`,
 			`in.yaml#2: Backend/default/b2: spec.timeouts.idle: Invalid value: "0s": must be > 0`,
-			`in.yaml#3: Backend/default/b3: spec.schema: Unsupported value: "Gemini": supported values: "OpenAI", "Mock"`,
+			`in.yaml#3: Backend/default/b3: spec.schema: Unsupported value: "Gemini": supported values: "OpenAI", "AzureOpenAI", "Anthropic", "GCPVertexAI", "AWSBedrock", "Mock"`,
 			`in.yaml#4: Backend/default/b4: spec.credentials.apiKey.secretRef: Invalid value: "default/missing[apiKey]": Secret not found`,
 		}},
 		{"route to an invalid backend", `
