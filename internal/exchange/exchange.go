@@ -85,6 +85,10 @@ type Exchange struct {
 	// IncludeUsage is whether the client itself asked for usage in the stream.
 	IncludeUsage bool
 
+	// Regions, when not nil, restricts the Backends this caller may reach (set by access
+	// control); the route's own regions apply as well.
+	Regions map[string]bool
+
 	// Routing decisions.
 	Route         string // Kind/namespace/name of the ModelRoute
 	Backend       string // Kind/namespace/name of the Backend that answered (or last tried)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/route"
@@ -44,9 +45,19 @@ type failure struct {
 // when none is left, moves to the next tier.
 func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route) {
 	var last failure
+	inRegion := false
 	for ti := range rt.Tiers {
 		tier := &rt.Tiers[ti]
-		var tried uint64 // bitset over refs; validation caps a route at 64 refs
+		// tried is a bitset over refs (validation caps a route at 64); refs outside the
+		// allowed regions count as tried from the start, so no fallback leaves the region.
+		var tried uint64
+		for i := range tier.Refs {
+			if !rt.Allowed(tier.Refs[i].Backend.Region, ex.Regions) {
+				tried |= 1 << i
+			} else {
+				inRegion = true
+			}
+		}
 		for {
 			i := tier.Pick(func(i int) bool { return tried&(1<<i) != 0 })
 			if i < 0 {
@@ -70,6 +81,8 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 		}
 	}
 	switch {
+	case !inRegion:
+		g.fail(w, ex, &apierr.Error{Status: http.StatusForbidden, Code: apierr.CodeRegionNotAllowed, Message: "No backend for this model is in a region this request may use."})
 	case last.body != nil:
 		h := w.Header()
 		provider.ResponseHeaders(h, last.header)
@@ -169,6 +182,10 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 	case ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout:
 		ex.Status, ex.Code = 499, apierr.CodeClientClosed
 		return answered
+	case isCredential(err):
+		*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamAuthFailed, Message: "The gateway could not obtain its credentials for the upstream provider."}}
+		g.log.Error("upstream credential failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
+		return fallBack
 	case isDial(err):
 		// a connection that could not be made (refused, unreachable, or timed out while
 		// connecting) is a connection failure: fall back
@@ -179,6 +196,11 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 	*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
 	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	return fallBack
+}
+
+func isCredential(err error) bool {
+	var ce *egress.CredentialError
+	return errors.As(err, &ce)
 }
 
 func isDial(err error) bool {

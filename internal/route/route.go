@@ -48,6 +48,17 @@ type Route struct {
 	RequestTimeout time.Duration
 	// FirstTokenTimeout bounds each attempt's wait for the first body byte (0: none).
 	FirstTokenTimeout time.Duration
+	// Regions, when not nil, are the only Backend regions this route may use.
+	Regions map[string]bool
+}
+
+// Allowed reports whether a Backend in region may serve this route, given the caller's
+// own allowed regions (nil: no restriction of the caller's).
+func (r *Route) Allowed(region string, caller map[string]bool) bool {
+	if r.Regions != nil && !r.Regions[region] {
+		return false
+	}
+	return caller == nil || caller[region]
 }
 
 type glob struct {

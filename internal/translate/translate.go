@@ -179,6 +179,12 @@ func (b *builder) build() *Snapshot {
 				rt.FirstTokenTimeout = t.FirstToken.Duration
 			}
 		}
+		if len(mr.Spec.Regions) > 0 {
+			rt.Regions = map[string]bool{}
+			for _, reg := range mr.Spec.Regions {
+				rt.Regions[reg] = true
+			}
+		}
 		tiers := map[int32]*route.Tier{}
 		for i, r := range mr.Spec.BackendRefs {
 			p := field.NewPath("spec", "backendRefs").Index(i)
@@ -202,6 +208,17 @@ func (b *builder) build() *Snapshot {
 				tiers[r.Priority] = t
 			}
 			t.Refs = append(t.Refs, route.Ref{Backend: be, Model: r.Model, Weight: int(*r.Weight)})
+		}
+		if rt.Regions != nil {
+			inRegion := false
+			for _, t := range tiers {
+				for _, r := range t.Refs {
+					inRegion = inRegion || rt.Regions[r.Backend.Region]
+				}
+			}
+			if !inRegion && len(errs) == 0 {
+				errs = append(errs, field.Invalid(field.NewPath("spec", "regions"), mr.Spec.Regions, "no backendRef is in these regions"))
+			}
 		}
 		for i, m := range mr.Spec.Models {
 			if other, taken := owner[m]; taken {
