@@ -1,7 +1,12 @@
 package examples_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -56,7 +61,10 @@ func setEnv(t *testing.T, files ...string) {
 			t.Fatal(err)
 		}
 		for _, m := range envRef.FindAllStringSubmatch(string(data), -1) {
-			if name := m[1]; name != "" {
+			switch name := m[1]; {
+			case name == "GCP_SERVICE_ACCOUNT_JSON_B64":
+				t.Setenv(name, serviceAccountKeyB64(t))
+			case name != "":
 				t.Setenv(name, "dummy-"+strings.ToLower(name))
 			}
 		}
@@ -142,4 +150,20 @@ func TestQuickstartServesDemo(t *testing.T) {
 	if resp.Model != "demo" || len(resp.Choices) == 0 || resp.Choices[0].Message.Content == "" {
 		t.Fatalf("answer = %s, want model demo with content", rec.Body)
 	}
+}
+
+// serviceAccountKeyB64 is a freshly generated service-account key, base64 encoded, as the
+// Vertex AI example's Secret expects.
+func serviceAccountKeyB64(t *testing.T) string {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	sa, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "my-project", "private_key_id": "k1",
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": "sluice@my-project.iam.gserviceaccount.com", "token_uri": "https://oauth2.googleapis.com/token",
+	})
+	return base64.StdEncoding.EncodeToString(sa)
 }

@@ -66,8 +66,14 @@ type Exchange struct {
 	// Header is the client's request header. Read-only.
 	Header http.Header
 
-	// Body is the request body as received; a stage that changes it sets BodyMutated,
-	// which also invalidates Spans.
+	// IngressBody is the body as the client sent it (in the Ingress wire).
+	IngressBody []byte
+	// Translated caches IngressBody translated to the OpenAI wire, for attempts on
+	// backends that do not speak the ingress wire.
+	Translated []byte
+
+	// Body is the request body the current attempt sends from (IngressBody, or
+	// Translated); a stage that changes it sets BodyMutated, which also invalidates Spans.
 	Body        []byte
 	BodyMutated bool
 	// Spans locate members of Body found at ingress, so adapters can splice the body

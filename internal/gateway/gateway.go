@@ -108,11 +108,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/v1/chat/completions":
-		g.post(w, r, exchange.EndpointChat)
+		g.post(w, r, exchange.EndpointChat, apierr.OpenAI)
 	case "/v1/completions":
-		g.post(w, r, exchange.EndpointCompletions)
+		g.post(w, r, exchange.EndpointCompletions, apierr.OpenAI)
 	case "/v1/embeddings":
-		g.post(w, r, exchange.EndpointEmbeddings)
+		g.post(w, r, exchange.EndpointEmbeddings, apierr.OpenAI)
+	case "/v1/messages":
+		g.post(w, r, exchange.EndpointMessages, apierr.Anthropic)
+	case "/v1/messages/count_tokens":
+		g.post(w, r, exchange.EndpointCountTokens, apierr.Anthropic)
 	case "/v1/models":
 		if g.method(w, r, http.MethodGet) {
 			g.listModels(w)
@@ -179,10 +183,10 @@ func modelNotFound(model string) *apierr.Error {
 var exchangePool = sync.Pool{New: func() any { return new(exchange.Exchange) }}
 
 // post serves one inference request: the pipeline, in order.
-func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpoint) {
+func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpoint, wire apierr.Wire) {
 	ex := exchangePool.Get().(*exchange.Exchange)
 	ex.Started = time.Now()
-	ex.Endpoint = ep
+	ex.Endpoint, ex.IngressEndpoint, ex.Ingress = ep, ep, wire
 	ex.Header = r.Header
 	ex.ID = w.Header()["X-Request-Id"][0]
 	rw := &recorder{ResponseWriter: w}
@@ -222,6 +226,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		return
 	}
 	ex.Body = body.b
+	ex.IngressBody = body.b
 	if gerr := decodeRequest(ex, ex.Body); gerr != nil {
 		g.fail(rw, ex, gerr)
 		return

@@ -114,6 +114,16 @@ func decodeRequest(ex *exchange.Exchange, body []byte) *apierr.Error {
 		if !has.prompt {
 			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "prompt", Message: "Missing required parameter: 'prompt'."}
 		}
+	case exchange.EndpointMessages, exchange.EndpointCountTokens:
+		if !has.messages {
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "messages", Message: "messages: Field required"}
+		}
+		if ex.Endpoint == exchange.EndpointMessages && seen&fMaxTokens == 0 {
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "max_tokens", Message: "max_tokens: Field required"}
+		}
+		if ex.Endpoint == exchange.EndpointCountTokens {
+			ex.Stream = false
+		}
 	case exchange.EndpointEmbeddings:
 		if !has.input {
 			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "input", Message: "Missing required parameter: 'input'."}

@@ -86,6 +86,8 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	case last.body != nil:
 		h := w.Header()
 		provider.ResponseHeaders(h, last.header)
+		delete(h, "Content-Encoding")
+		h["Content-Length"] = []string{itoa(len(last.body))}
 		ex.Status = last.status
 		ex.Code = apierr.CodeUpstreamError
 		w.WriteHeader(last.status)
@@ -109,6 +111,18 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	ex.Attempts++
 	ex.Output = ex.Output[:0]
 	ex.Usage = exchange.Usage{}
+	if e := prepare(ex, be.Adapter); e != nil {
+		g.fail(w, ex, e)
+		return answered
+	}
+	if ex.IngressEndpoint == exchange.EndpointCountTokens && translated(ex, be.Adapter) {
+		body := countTokensLocally(ex)
+		w.Header()["Content-Type"] = jsonContentType
+		ex.Status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+		return answered
+	}
 
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -138,8 +152,18 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	body := wd.reader(resp.Body)
 
 	if resp.StatusCode >= 500 {
+		// Kept, in the client's wire, to answer with if no other backend does better.
 		b, _ := io.ReadAll(io.LimitReader(body, 1<<20))
-		*last = failure{status: resp.StatusCode, header: resp.Header, body: b}
+		ans, err := be.Adapter.Complete(ex, resp.StatusCode, resp.Header, b)
+		if err != nil {
+			ans = provider.Answer{Status: resp.StatusCode, Body: b}
+		}
+		ans = clientAnswer(ex, be.Adapter, ans)
+		h := resp.Header.Clone()
+		for k, v := range ans.Header {
+			h[k] = v
+		}
+		*last = failure{status: ans.Status, header: h, body: ans.Body}
 		return fallBack
 	}
 	if ex.Stream && resp.StatusCode == http.StatusOK && !isJSON(resp.Header) {
@@ -156,6 +180,9 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		return answered
 	}
 	ans, err := be.Adapter.Complete(ex, resp.StatusCode, resp.Header, buf.Bytes())
+	if err == nil {
+		ans = clientAnswer(ex, be.Adapter, ans)
+	}
 	if err != nil {
 		g.fail(w, ex, &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer could not be read."})
 		return answered
@@ -221,7 +248,7 @@ func isJSON(h http.Header) bool {
 // stream relays a streamed answer event by event, flushing each. Headers go out with the
 // first event, so a stream that fails before its first event can still fall back.
 func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, last *failure) outcome {
-	s := be.Adapter.Stream(ex, resp.Header, body)
+	s := clientStream(ex, be.Adapter, be.Adapter.Stream(ex, resp.Header, body))
 	defer s.Close()
 	started := false
 	for {
@@ -254,6 +281,9 @@ func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Ex
 func (g *Gateway) startStream(w *recorder, ex *exchange.Exchange, resp *http.Response) {
 	h := w.Header()
 	provider.ResponseHeaders(h, resp.Header)
+	// Whatever the upstream's framing (SSE, AWS event-stream), the client gets SSE.
+	h["Content-Type"] = eventStreamType
+	delete(h, "Content-Encoding")
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = no
 	ex.Status = resp.StatusCode
@@ -262,8 +292,9 @@ func (g *Gateway) startStream(w *recorder, ex *exchange.Exchange, resp *http.Res
 }
 
 var (
-	noCache = []string{"no-cache"}
-	no      = []string{"no"}
+	eventStreamType = []string{"text/event-stream; charset=utf-8"}
+	noCache         = []string{"no-cache"}
+	no              = []string{"no"}
 )
 
 // abortStream ends a stream that broke after bytes reached the client: an error event in
@@ -279,9 +310,7 @@ func (g *Gateway) abortStream(ctx, actx context.Context, w *recorder, ex *exchan
 	}
 	ex.Code = e.Code
 	g.log.Warn("stream aborted", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
-	w.Write([]byte("data: "))
-	w.Write(e.Body(ex.Ingress))
-	w.Write([]byte("\n\n"))
+	w.Write(streamError(ex, e))
 	w.Flush()
 }
 

@@ -19,9 +19,12 @@ import (
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/provider"
+	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/provider/azure"
+	"github.com/sluice-gateway/sluice/internal/provider/bedrock"
 	"github.com/sluice-gateway/sluice/internal/provider/mock"
 	"github.com/sluice-gateway/sluice/internal/provider/openai"
+	"github.com/sluice-gateway/sluice/internal/provider/vertex"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
 
@@ -135,6 +138,13 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 // adapter picks the wire adapter of the schema.
 func (bb *backendBuild) adapter(opts *egress.Options) provider.Adapter {
 	s := &bb.be.Spec
+	anthropicOptions := func() anthropic.Options {
+		var o anthropic.Options
+		if a := s.Anthropic; a != nil {
+			o.Version, o.DefaultMaxTokens = a.Version, a.DefaultMaxTokens
+		}
+		return o
+	}
 	switch s.Schema {
 	case v1alpha1.SchemaAzureOpenAI:
 		v := ""
@@ -142,6 +152,15 @@ func (bb *backendBuild) adapter(opts *egress.Options) provider.Adapter {
 			v = s.Azure.APIVersion
 		}
 		return azure.New(v)
+	case v1alpha1.SchemaAnthropic:
+		return anthropic.New(anthropicOptions())
+	case v1alpha1.SchemaGCPVertexAI:
+		g := s.Credentials.GCPServiceAccount // required by validation
+		claude := anthropicOptions()
+		claude.Vertex = &anthropic.VertexOptions{Project: g.Project, Location: g.Location}
+		return vertex.NewBackend(vertex.Options{Project: g.Project, Location: g.Location}, anthropic.New(claude))
+	case v1alpha1.SchemaAWSBedrock:
+		return bedrock.New()
 	}
 	return openai.Adapter{}
 }

@@ -1,0 +1,110 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sluice-gateway/sluice/internal/apierr"
+	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/provider"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// golden compares got with testdata/name (rewriting it with -update).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// indent pretty-prints JSON for a readable golden file, failing on invalid JSON.
+func indent(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		t.Fatalf("invalid JSON %v: %s", err, b)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+var created = regexp.MustCompile(`"created":\d+`)
+
+// drain reads a stream to its end, zeroing the created timestamps.
+func drain(t *testing.T, s provider.Stream) ([]byte, error) {
+	t.Helper()
+	defer s.Close()
+	var out []byte
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			out = created.ReplaceAll(out, []byte(`"created":0`))
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, ev...)
+	}
+}
+
+func base(t testing.TB, raw string) provider.Target {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provider.Target{BaseURL: u, Model: "claude-sonnet-4-20250514"}
+}
+
+func chatEx(body []byte) *exchange.Exchange {
+	return &exchange.Exchange{Ingress: apierr.OpenAI, Endpoint: exchange.EndpointChat, IngressEndpoint: exchange.EndpointChat, Body: body, Header: http.Header{}, Model: "gpt-4o"}
+}
+
+func messagesEx(body string) *exchange.Exchange {
+	return &exchange.Exchange{Ingress: apierr.Anthropic, Endpoint: exchange.EndpointMessages, IngressEndpoint: exchange.EndpointMessages, Body: []byte(body), Header: http.Header{}, BodyMutated: true}
+}
+
+// events splits an SSE stream into its events' data fields.
+func events(b []byte) []string {
+	var out []string
+	for _, ev := range strings.Split(string(b), "\n\n") {
+		for _, line := range strings.Split(ev, "\n") {
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
