@@ -145,7 +145,7 @@ type GCPServiceAccountCredentials struct {
 
 // AzureCredentials are one of an api-key and Entra ID client credentials.
 type AzureCredentials struct {
-	APIKey            *SecretValue           `json:"apiKey,omitempty"`
+	APIKey            *SecretValue            `json:"apiKey,omitempty"`
 	ClientCredentials *AzureClientCredentials `json:"clientCredentials,omitempty"`
 }
 
