@@ -64,27 +64,12 @@ type inContent struct {
 }
 
 func (c *inContent) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*c = inContent{}
-		return nil
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*c = inContent{text: &s}
-		return nil
-	case b[0] == '[':
-		var blocks []inBlock
-		if err := json.Unmarshal(b, &blocks); err != nil {
-			return err
-		}
-		*c = inContent{blocks: blocks}
-		return nil
+	text, blocks, err := chat.StringOrArray[inBlock](b)
+	if err != nil {
+		return errors.New("content must be a string or an array of content blocks")
 	}
-	return errors.New("content must be a string or an array of content blocks")
+	*c = inContent{text: text, blocks: blocks}
+	return nil
 }
 
 // text joins the text of the content (a string, or its text blocks).

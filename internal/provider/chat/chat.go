@@ -101,27 +101,38 @@ type ImageURL struct {
 
 // UnmarshalJSON accepts a string, an array of parts, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
+	text, parts, err := StringOrArray[Part](b)
+	if err != nil {
+		return errors.New("content must be a string, an array of parts or null")
+	}
+	*c = Content{Text: text, Parts: parts}
+	return nil
+}
+
+// StringOrArray decodes a JSON value that is a string, an array of T, or null, as both
+// wires' message contents are.
+func StringOrArray[T any](b []byte) (*string, []T, error) {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0 || string(b) == "null":
-		*c = Content{}
-		return nil
+		return nil, nil, nil
 	case b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return nil, nil, err
 		}
-		*c = Content{Text: &s}
-		return nil
+		return &s, nil, nil
 	case b[0] == '[':
-		var parts []Part
-		if err := json.Unmarshal(b, &parts); err != nil {
-			return err
+		var items []T
+		if err := json.Unmarshal(b, &items); err != nil {
+			return nil, nil, err
 		}
-		*c = Content{Parts: parts}
-		return nil
+		if items == nil {
+			items = []T{}
+		}
+		return nil, items, nil
 	}
-	return errors.New("content must be a string, an array of parts or null")
+	return nil, nil, errors.New("neither a string nor an array")
 }
 
 // MarshalJSON writes a string when there are no parts.
