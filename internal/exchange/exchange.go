@@ -91,6 +91,9 @@ type Exchange struct {
 	// IncludeUsage is whether the client itself asked for usage in the stream.
 	IncludeUsage bool
 
+	// Principal is the authenticated caller (nil when no access policy is configured).
+	Principal *Principal
+
 	// Regions, when not nil, restricts the Backends this caller may reach (set by access
 	// control); the route's own regions apply as well.
 	Regions map[string]bool
@@ -122,4 +125,17 @@ func (ex *Exchange) Reset() {
 	out := ex.Output[:0]
 	*ex = Exchange{}
 	ex.Output = out
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Subject string
+	Team    string
+	Roles   []string
+	// Claims are a JWT's claims (nil for API keys).
+	Claims map[string]any
+	// Method is how the caller was authenticated: api_key, jwt or anonymous.
+	Method string
+	// Key is the APIKey resource ("APIKey/ns/name") when Method is api_key.
+	Key string
 }

@@ -298,3 +298,7 @@ func TestPanicIsolated(t *testing.T) {
 		t.Fatalf("after a panic: %d", resp.StatusCode)
 	}
 }
+
+func jsonDecode(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
@@ -64,22 +65,10 @@ func New(opts Options) *Gateway {
 // Swap puts snap in force for every request that starts from now on; requests in flight
 // finish on the snapshot they started with. It returns the previous snapshot.
 func (g *Gateway) Swap(snap *translate.Snapshot) *translate.Snapshot {
-	st := &state{snap: snap, models: map[string]bool{}}
-	type model struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	list := struct {
-		Object string  `json:"object"`
-		Data   []model `json:"data"`
-	}{Object: "list", Data: []model{}}
+	st := &state{snap: snap, models: map[string]bool{}, modelsBody: modelList(snap.Models)}
 	for _, m := range snap.Models {
-		list.Data = append(list.Data, model{ID: m, Object: "model", OwnedBy: "sluice"})
 		st.models[m] = true
 	}
-	st.modelsBody, _ = json.Marshal(list)
 	old := g.state.Swap(st)
 	if old == nil {
 		return nil
@@ -119,7 +108,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.post(w, r, exchange.EndpointCountTokens, apierr.Anthropic)
 	case "/v1/models":
 		if g.method(w, r, http.MethodGet) {
-			g.listModels(w)
+			g.listModels(w, r)
 		}
 	case "/healthz":
 		w.Write([]byte("ok\n"))
@@ -132,7 +121,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/"); ok && id != "" {
 			if g.method(w, r, http.MethodGet) {
-				g.getModel(w, id)
+				g.getModel(w, r, id)
 			}
 			return
 		}
@@ -149,21 +138,48 @@ func (g *Gateway) method(w http.ResponseWriter, r *http.Request, m string) bool 
 	return false
 }
 
-func (g *Gateway) listModels(w http.ResponseWriter) {
+func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	if st == nil {
 		notReady.Write(w, apierr.OpenAI)
 		return
 	}
 	w.Header()["Content-Type"] = jsonContentType
-	w.Write(st.modelsBody)
+	pol := st.snap.Policy
+	if pol == nil {
+		w.Write(st.modelsBody)
+		return
+	}
+	pr, e, _ := pol.Authenticate(r.Context(), r.Header)
+	if e != nil {
+		e.Write(w, apierr.OpenAI)
+		return
+	}
+	var visible []string
+	for _, m := range st.snap.Models {
+		if pol.Visible(pr, m) {
+			visible = append(visible, m)
+		}
+	}
+	w.Write(modelList(visible))
 }
 
-func (g *Gateway) getModel(w http.ResponseWriter, id string) {
+func (g *Gateway) getModel(w http.ResponseWriter, r *http.Request, id string) {
 	st := g.state.Load()
 	if st == nil {
 		notReady.Write(w, apierr.OpenAI)
 		return
+	}
+	if pol := st.snap.Policy; pol != nil {
+		pr, e, _ := pol.Authenticate(r.Context(), r.Header)
+		if e != nil {
+			e.Write(w, apierr.OpenAI)
+			return
+		}
+		if !pol.Visible(pr, id) {
+			modelNotFound(id).Write(w, apierr.OpenAI)
+			return
+		}
 	}
 	if !st.models[id] {
 		modelNotFound(id).Write(w, apierr.OpenAI)
@@ -219,6 +235,17 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		g.fail(rw, ex, notReady)
 		return
 	}
+	pol := st.snap.Policy
+	if pol != nil {
+		pr, e, why := pol.Authenticate(r.Context(), r.Header)
+		if e != nil {
+			pol.CountAuthenticationFailure()
+			g.audit(ex, "", string(why))
+			g.fail(rw, ex, e)
+			return
+		}
+		ex.Principal = pr
+	}
 	var gerr *apierr.Error
 	body, gerr = readBody(r, g.opts.MaxRequestBytes)
 	if gerr != nil {
@@ -230,6 +257,18 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	if gerr := decodeRequest(ex, ex.Body); gerr != nil {
 		g.fail(rw, ex, gerr)
 		return
+	}
+	if pol != nil {
+		d := pol.Authorize(ex.Principal, &auth.Request{
+			Model: ex.Model, Endpoint: accessEndpoint(ex.IngressEndpoint), Stream: ex.Stream,
+			MaxTokens: ex.MaxTokens, Header: r.Header, Body: ex.IngressBody,
+		})
+		if !d.Allowed {
+			g.audit(ex, d.Rule, d.Reason.String())
+			g.fail(rw, ex, d.Error())
+			return
+		}
+		ex.Regions = d.Regions
 	}
 	rt := st.snap.Routes.Lookup(ex.Model)
 	if rt == nil {
@@ -278,3 +317,39 @@ func (r *recorder) Flush() {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 var jsonContentType = []string{"application/json"}
+
+// modelList renders OpenAI's model list.
+func modelList(models []string) []byte {
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, m := range models {
+		list.Data = append(list.Data, model{ID: m, Object: "model", OwnedBy: "sluice"})
+	}
+	b, _ := json.Marshal(list)
+	return b
+}
+
+// accessEndpoint names an endpoint as access rules do.
+func accessEndpoint(e exchange.Endpoint) string {
+	if e == exchange.EndpointCountTokens {
+		return "messages"
+	}
+	return e.String()
+}
+
+// audit logs a denial: who, which rule, why. Never the credential.
+func (g *Gateway) audit(ex *exchange.Exchange, rule, reason string) {
+	subject, team := "", ""
+	if p := ex.Principal; p != nil {
+		subject, team = p.Subject, p.Team
+	}
+	g.log.Warn("access denied", "request_id", ex.ID, "subject", subject, "team", team, "rule", rule, "reason", reason, "model", ex.Model, "endpoint", ex.IngressEndpoint.String())
+}

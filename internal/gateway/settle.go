@@ -51,10 +51,16 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder)
 	if !g.log.Enabled(context.Background(), level) {
 		return
 	}
+	subject, team := "", ""
+	if p := ex.Principal; p != nil {
+		subject, team = p.Subject, p.Team
+	}
 	attrs := [...]slog.Attr{
 		slog.String("request_id", ex.ID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
+		slog.String("subject", subject),
+		slog.String("team", team),
 		slog.String("model", ex.Model),
 		slog.String("route", ex.Route),
 		slog.String("backend", ex.Backend),

@@ -170,9 +170,11 @@ type header struct {
 }
 
 const (
-	kindBackend    = "Backend"
-	kindModelRoute = "ModelRoute"
-	kindSecret     = "Secret"
+	kindBackend      = "Backend"
+	kindModelRoute   = "ModelRoute"
+	kindAPIKey       = "APIKey"
+	kindAccessPolicy = "AccessPolicy"
+	kindSecret       = "Secret"
 )
 
 var secretDocRE = regexp.MustCompile(`(?m)^kind:\s*["']?Secret\b`)
@@ -239,6 +241,10 @@ func (l *loader) doc(src Source, d rawDoc) {
 		obj = &v1alpha1.Backend{}
 	case kindModelRoute:
 		obj = &v1alpha1.ModelRoute{}
+	case kindAPIKey:
+		obj = &v1alpha1.APIKey{}
+	case kindAccessPolicy:
+		obj = &v1alpha1.AccessPolicy{}
 	case kindSecret:
 		obj = &corev1.Secret{}
 	}
@@ -281,6 +287,10 @@ func (l *loader) doc(src Source, d rawDoc) {
 		l.set.Backends = append(l.set.Backends, o)
 	case *v1alpha1.ModelRoute:
 		l.set.ModelRoutes = append(l.set.ModelRoutes, o)
+	case *v1alpha1.APIKey:
+		l.set.APIKeys = append(l.set.APIKeys, o)
+	case *v1alpha1.AccessPolicy:
+		l.set.AccessPolicies = append(l.set.AccessPolicies, o)
 	case *corev1.Secret:
 		mergeStringData(o)
 		l.set.Secrets = append(l.set.Secrets, o)
@@ -289,7 +299,7 @@ func (l *loader) doc(src Source, d rawDoc) {
 
 func knownKind(apiVersion, kind string) bool {
 	switch kind {
-	case kindBackend, kindModelRoute:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy:
 		return apiVersion == v1alpha1.APIVersion
 	case kindSecret:
 		return apiVersion == "v1"
@@ -299,12 +309,12 @@ func knownKind(apiVersion, kind string) bool {
 
 func kindMessage(apiVersion, kind string) string {
 	switch kind {
-	case kindBackend, kindModelRoute:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy:
 		return fmt.Sprintf("kind %s has apiVersion %s, not %q", kind, v1alpha1.APIVersion, apiVersion)
 	case kindSecret:
 		return fmt.Sprintf("kind Secret has apiVersion v1, not %q", apiVersion)
 	}
-	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend and ModelRoute, v1 Secret",
+	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey and AccessPolicy, v1 Secret",
 		kind, apiVersion, v1alpha1.APIVersion)
 }
 

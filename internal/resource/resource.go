@@ -28,7 +28,10 @@ func (s Source) String() string {
 type Set struct {
 	Backends    []*v1alpha1.Backend
 	ModelRoutes []*v1alpha1.ModelRoute
-	Secrets     []*corev1.Secret
+	// APIKeys and AccessPolicies configure access control.
+	APIKeys        []*v1alpha1.APIKey
+	AccessPolicies []*v1alpha1.AccessPolicy
+	Secrets        []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/route"
@@ -27,6 +28,8 @@ type Snapshot struct {
 	Backends map[string]*route.Backend // by Ref
 	// Models are the exact model names clients may ask for, sorted.
 	Models []string
+	// Policy is the compiled access policy; nil lets every caller in.
+	Policy *auth.Policy
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
 
@@ -35,11 +38,15 @@ type Snapshot struct {
 
 // Summary counts a snapshot's resources.
 type Summary struct {
-	Backends, ModelRoutes, Secrets, Models int
+	Backends, ModelRoutes, Secrets, Models, APIKeys, AccessPolicies int
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("%d backends, %d model routes, %d secrets, %d models", s.Backends, s.ModelRoutes, s.Secrets, s.Models)
+	out := fmt.Sprintf("%d backends, %d model routes, %d secrets, %d models", s.Backends, s.ModelRoutes, s.Secrets, s.Models)
+	if s.AccessPolicies > 0 {
+		out += fmt.Sprintf(", %d access policy, %d API keys", s.AccessPolicies, s.APIKeys)
+	}
+	return out
 }
 
 // Error is one problem, named by resource and field path.
@@ -249,9 +256,10 @@ func (b *builder) build() *Snapshot {
 			}
 		}
 	}
+	snap.Policy = b.accessPolicy()
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
-	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models)}
+	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies)}
 	return snap
 }
 

@@ -1,0 +1,155 @@
+package auth
+
+import (
+	"net/http"
+
+	"github.com/sluice-gateway/sluice/internal/apierr"
+	"github.com/sluice-gateway/sluice/internal/route"
+)
+
+// Rule is a compiled access rule.
+type Rule struct {
+	Name string
+	// Callers: nil sets match anyone; a caller matches when any listed value does.
+	Subjects, Teams, Roles map[string]bool
+	// Models are names or globs; empty allows any.
+	Models []string
+	// Endpoints: nil allows any.
+	Endpoints map[string]bool
+	// Regions limit routing; nil does not.
+	Regions map[string]bool
+	// When is the compiled CEL condition, or nil.
+	When *Condition
+}
+
+// Request is what a rule looks at.
+type Request struct {
+	Model     string
+	Endpoint  string // chat, completions, embeddings, messages, models
+	Stream    bool
+	MaxTokens int64
+	Header    http.Header
+	Body      []byte
+}
+
+// Reasons a request is denied (audit and counters).
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonNone Reason = iota
+	ReasonNoRule
+	ReasonModel
+	ReasonEndpoint
+	ReasonAuthentication
+	numReasons
+)
+
+var reasonNames = [...]string{"", "no_rule_matched", "model_not_allowed", "endpoint_not_allowed", "authentication_failed"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Decision is the outcome of Authorize.
+type Decision struct {
+	Allowed bool
+	// Rule is the rule that decided ("" for the default).
+	Rule   string
+	Reason Reason
+	// Regions, when not nil, are the only regions the request may reach.
+	Regions map[string]bool
+}
+
+func (r *Rule) matchesCaller(p *Principal) bool {
+	if r.Subjects == nil && r.Teams == nil && r.Roles == nil {
+		return true
+	}
+	if r.Subjects[p.Subject] || (p.Team != "" && r.Teams[p.Team]) {
+		return true
+	}
+	for _, role := range p.Roles {
+		if r.Roles[role] {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Rule) allowsModel(model string) bool {
+	if len(r.Models) == 0 {
+		return true
+	}
+	for _, m := range r.Models {
+		if route.Match(m, model) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authorize applies the rules: the first whose callers and condition match decides; the
+// request is allowed when its model and endpoint are within the rule's allowance.
+func (p *Policy) Authorize(pr *Principal, req *Request) Decision {
+	for _, r := range p.rules {
+		if !r.matchesCaller(pr) {
+			continue
+		}
+		if r.When != nil && !r.When.Eval(pr, req) {
+			continue
+		}
+		switch {
+		case !r.allowsModel(req.Model):
+			return p.deny(r.Name, ReasonModel)
+		case r.Endpoints != nil && !r.Endpoints[req.Endpoint]:
+			return p.deny(r.Name, ReasonEndpoint)
+		}
+		return Decision{Allowed: true, Rule: r.Name, Regions: r.Regions}
+	}
+	if p.allow {
+		return Decision{Allowed: true}
+	}
+	return p.deny("", ReasonNoRule)
+}
+
+func (p *Policy) deny(rule string, why Reason) Decision {
+	p.denials[why].Add(1)
+	return Decision{Rule: rule, Reason: why}
+}
+
+// CountAuthenticationFailure records a failed authentication for the counters.
+func (p *Policy) CountAuthenticationFailure() { p.denials[ReasonAuthentication].Add(1) }
+
+// Denials returns the count of denials per reason.
+func (p *Policy) Denials() map[string]int64 {
+	out := map[string]int64{}
+	for i := ReasonNoRule; i < numReasons; i++ {
+		out[i.String()] = p.denials[i].Load()
+	}
+	return out
+}
+
+// Error is the client's error for a denial: it names what is not allowed, never the rule.
+func (d Decision) Error() *apierr.Error {
+	switch d.Reason {
+	case ReasonEndpoint:
+		return &apierr.Error{Status: http.StatusForbidden, Code: CodeEndpointNotAllowed, Message: "This endpoint is not allowed for your credentials."}
+	}
+	return &apierr.Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: "model", Message: "This model is not allowed for your credentials."}
+}
+
+// Visible reports whether a caller may use model on some endpoint, for GET /v1/models.
+// Conditions (when) are not evaluated: a model shows when a rule for the caller could
+// allow it.
+func (p *Policy) Visible(pr *Principal, model string) bool {
+	for _, r := range p.rules {
+		if !r.matchesCaller(pr) {
+			continue
+		}
+		if r.allowsModel(model) {
+			return true
+		}
+		if r.When == nil {
+			return false // this rule decides, and not for this model
+		}
+	}
+	return p.allow
+}
