@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/internal/server"
 )
 
 func run(args ...string) (string, error) {
@@ -76,5 +79,40 @@ func TestVersion(t *testing.T) {
 	out, err := run("version")
 	if err != nil || !strings.HasPrefix(out, "sluice ") {
 		t.Fatalf("%v %q", err, out)
+	}
+}
+
+func TestKeysCreate(t *testing.T) {
+	out, err := run("keys", "create", "--subject", "alice@example.com", "--team", "research", "--role", "developer", "--role", "admin", "--expires", "720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, doc, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(key, "sk-sluice-") || len(key) < len("sk-sluice-")+43 {
+		t.Fatalf("key line %q", key)
+	}
+	if strings.Contains(doc, key) || !strings.Contains(doc, "hash: sha256:") || !strings.Contains(doc, "kind: APIKey") || !strings.Contains(doc, "expiresAt:") {
+		t.Fatalf("resource:\n%s", doc)
+	}
+	// The printed resource loads, and the key authenticates against it.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(doc+`---
+apiVersion: sluice.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: default}
+spec: {authentication: {apiKeys: {}}, default: Allow}
+`), 0o644)
+	snap, err := server.Load([]string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, e, _ := snap.Policy.Authenticate(t.Context(), http.Header{"Authorization": {"Bearer " + key}})
+	if e != nil || pr.Subject != "alice@example.com" || pr.Team != "research" || len(pr.Roles) != 2 {
+		t.Fatalf("%+v %v", pr, e)
+	}
+	// Two keys differ.
+	out2, _ := run("keys", "create", "--subject", "alice@example.com")
+	if k2, _, _ := strings.Cut(out2, "\n"); k2 == key {
+		t.Fatal("the same key twice")
 	}
 }

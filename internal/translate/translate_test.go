@@ -259,3 +259,46 @@ spec:
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestAccessErrors(t *testing.T) {
+	_, err := build(t, mock+`---
+apiVersion: sluice.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: p}
+spec:
+  authentication: {apiKeys: {}}
+  rules:
+  - name: r1
+    allow: {endpoints: [chat, images]}
+    when: 'request.max_tokens <= '
+  - name: r1
+---
+apiVersion: sluice.dev/v1alpha1
+kind: APIKey
+metadata: {name: k}
+spec: {hash: "sha256:abc", subject: ""}
+`, nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`AccessPolicy/default/p: spec.rules[0].allow.endpoints[1]: Unsupported value: "images"`,
+		`AccessPolicy/default/p: spec.rules[1].name: Duplicate value: "r1"`,
+		`AccessPolicy/default/p: spec.rules[0].when: Invalid value: "request.max_tokens <= ": CEL:`,
+		`APIKey/default/k: spec.hash: Invalid value: "(hidden)"`,
+		`APIKey/default/k: spec.subject: Required value`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	_, err = build(t, mock+`---
+apiVersion: sluice.dev/v1alpha1
+kind: APIKey
+metadata: {name: k}
+spec: {hash: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", subject: s}
+`, nil)
+	if err == nil || !strings.Contains(err.Error(), "API keys need an AccessPolicy") {
+		t.Fatalf("a key without a policy: %v", err)
+	}
+}
