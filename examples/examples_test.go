@@ -167,3 +167,40 @@ func serviceAccountKeyB64(t *testing.T) string {
 	})
 	return base64.StdEncoding.EncodeToString(sa)
 }
+
+// TestAccessControlExample: the keys the access-control example documents work as it says.
+func TestAccessControlExample(t *testing.T) {
+	snap, err := server.Load([]string{"access-control.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{})
+	gw.Swap(snap)
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	call := func(key, path, body string) int {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	chat := `{"model":"small","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	for _, c := range []struct {
+		key, path, body string
+		want            int
+	}{
+		{"sk-sluice-example-alice", "/v1/chat/completions", chat, 200},
+		{"sk-sluice-example-alice", "/v1/chat/completions", strings.Replace(chat, "small", "large", 1), 403},
+		{"sk-sluice-example-indexer", "/v1/embeddings", `{"model":"embed-small","input":"x"}`, 200},
+		{"sk-sluice-example-indexer", "/v1/chat/completions", strings.Replace(chat, "small", "embed-small", 1), 403},
+		{"sk-wrong", "/v1/chat/completions", chat, 401},
+	} {
+		if got := call(c.key, c.path, c.body); got != c.want {
+			t.Errorf("%s %s: %d, want %d", c.key, c.path, got, c.want)
+		}
+	}
+}
