@@ -5,6 +5,7 @@ package azure
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -66,4 +67,27 @@ func trimSlash(p string) string {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// Complete implements provider.Adapter. Answers are OpenAI's, but Azure's errors are not
+// quite: their code is often the status as a string ("429") or Azure's own name
+// ("DeploymentNotFound"), so errors are mapped to the stable codes; Azure's content-filter
+// refusals keep their code, which clients act on.
+func (a *Adapter) Complete(ex *exchange.Exchange, status int, header http.Header, body []byte) (provider.Answer, error) {
+	if status < 300 {
+		return a.Adapter.Complete(ex, status, header, body)
+	}
+	var e struct {
+		Error struct {
+			Code    any    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	json.Unmarshal(body, &e)
+	code, _ := e.Error.Code.(string)
+	if code == "content_filter" {
+		return provider.Answer{Status: status, Body: body}, nil
+	}
+	ae := apierr.FromUpstream(status, header, code, e.Error.Message)
+	return provider.Answer{Status: ae.Status, Header: ae.Header, Body: ae.Body(apierr.OpenAI)}, nil
 }
