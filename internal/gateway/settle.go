@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
+	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/tokens"
 )
 
@@ -27,7 +28,15 @@ func (g *Gateway) settle(ex *exchange.Exchange, w *recorder) {
 	}
 	model := ex.UpstreamModel
 	u := &ex.Usage
-	if n, err := tokens.PromptTokens(ex.Endpoint.String(), model, ex.Body); err == nil {
+	endpoint, body := ex.Endpoint.String(), ex.Body
+	if ex.Endpoint == exchange.EndpointMessages {
+		// Anthropic's request shape: count it in its OpenAI translation.
+		endpoint, body = "chat", ex.Translated
+		if body == nil {
+			body, _ = anthropic.ChatRequest(ex.IngressBody)
+		}
+	}
+	if n, err := tokens.PromptTokens(endpoint, model, body); err == nil {
 		u.InputTokens = int64(n)
 	}
 	if len(ex.Output) > 0 {
