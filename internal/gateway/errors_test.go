@@ -267,6 +267,11 @@ spec: {models: [route-timeout], backendRefs: [{name: hang}], timeouts: {request:
 		}
 	}
 	recs := gw.Log.Records("request")
+	for _, r := range recs {
+		if r["model"] == "throttled" && r["code"] != "rate_limit_exceeded" {
+			t.Errorf("access log code of the throttled answer: %v", r["code"])
+		}
+	}
 	var sawAttempts bool
 	for _, r := range recs {
 		if r["model"] == "fallback-5xx" && r["attempts"].(float64) == 2 && r["backend"] == "Backend/default/good" {

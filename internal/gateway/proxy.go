@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/jsonscan"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -89,7 +90,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 		delete(h, "Content-Encoding")
 		h["Content-Length"] = []string{itoa(len(last.body))}
 		ex.Status = last.status
-		ex.Code = apierr.CodeUpstreamError
+		ex.Code = answerCode(last.body)
 		w.WriteHeader(last.status)
 		w.Write(last.body)
 	case last.err != nil:
@@ -195,7 +196,7 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	h["Content-Length"] = []string{itoa(len(ans.Body))}
 	ex.Status = ans.Status
 	if ans.Status >= 400 {
-		ex.Code = apierr.CodeUpstreamError
+		ex.Code = answerCode(ans.Body)
 	}
 	ex.FirstByte = time.Since(ex.Started)
 	w.WriteHeader(ans.Status)
@@ -336,4 +337,17 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
+}
+
+// answerCode reads the stable code of an error answer (OpenAI's or Anthropic's shape:
+// error.code), for the access log; upstream_error when it has none.
+func answerCode(body []byte) string {
+	if e, ok := jsonscan.Get(body, "error"); ok {
+		if c, ok := jsonscan.Get(e, "code"); ok {
+			if s, ok := jsonscan.String(c); ok && s != "" && len(s) <= 64 {
+				return s
+			}
+		}
+	}
+	return apierr.CodeUpstreamError
 }
