@@ -72,6 +72,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			slog.SetDefault(log) // what logs outside the gateway (stores, libraries) goes here too
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			hup := make(chan os.Signal, 1)

@@ -15,12 +15,8 @@ type Condition struct {
 }
 
 // celEnv declares the variables conditions may read.
-var celEnv, celEnvErr = cel.NewEnv(
-	cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
-	cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
-	// m[?"key"].orValue(default) reads a header or claim that may be absent.
-	cel.OptionalTypes(),
-)
+// m[?"key"].orValue(default) reads a header or claim that may be absent.
+var celEnv, celEnvErr = cel.NewEnv(EnvOptions()...)
 
 // CompileCondition compiles expr; it must yield a bool. Its error is for the operator.
 func CompileCondition(expr string) (*Condition, error) {
@@ -43,6 +39,17 @@ func CompileCondition(expr string) (*Condition, error) {
 
 // Eval runs the condition; an evaluation error (a missing claim, a type mismatch) is false.
 func (c *Condition) Eval(p *Principal, r *Request) bool {
+	out, _, err := c.prg.Eval(Activation(p, r, c.usesBody))
+	if err != nil {
+		return false
+	}
+	b, ok := out.Value().(bool)
+	return ok && b
+}
+
+// Activation is the CEL variables request and principal for one request. The body is
+// parsed only when withBody is set.
+func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 	headers := make(map[string]string, len(r.Header))
 	for k, v := range r.Header {
 		if len(v) > 0 && !credentialHeader(k) {
@@ -56,29 +63,33 @@ func (c *Condition) Eval(p *Principal, r *Request) bool {
 		"max_tokens": r.MaxTokens,
 		"headers":    headers,
 	}
-	if c.usesBody && len(r.Body) > 0 {
+	if withBody && len(r.Body) > 0 {
 		var body any
 		if json.Unmarshal(r.Body, &body) == nil {
 			req["body"] = body
 		}
 	}
-	roles := p.Roles
-	if roles == nil {
-		roles = []string{}
+	principal := map[string]any{"subject": "", "team": "", "roles": []string{}, "claims": map[string]any{}}
+	if p != nil {
+		principal["subject"], principal["team"] = p.Subject, p.Team
+		if p.Roles != nil {
+			principal["roles"] = p.Roles
+		}
+		if p.Claims != nil {
+			principal["claims"] = p.Claims
+		}
 	}
-	claims := p.Claims
-	if claims == nil {
-		claims = map[string]any{}
+	return map[string]any{"request": req, "principal": principal}
+}
+
+// EnvOptions declare request and principal (and optional values) for other stages'
+// expressions, so every CEL expression in Sluice sees the same variables.
+func EnvOptions() []cel.EnvOption {
+	return []cel.EnvOption{
+		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+		cel.OptionalTypes(),
 	}
-	out, _, err := c.prg.Eval(map[string]any{
-		"request":   req,
-		"principal": map[string]any{"subject": p.Subject, "team": p.Team, "roles": roles, "claims": claims},
-	})
-	if err != nil {
-		return false
-	}
-	b, ok := out.Value().(bool)
-	return ok && b
 }
 
 // credentialHeader keeps credentials out of conditions (and so out of anything they log).

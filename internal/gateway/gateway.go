@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -207,6 +208,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	ex.ID = w.Header()["X-Request-Id"][0]
 	rw := &recorder{ResponseWriter: w}
 	var body *bodyBuffer
+	var admission *limits.Admission
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -219,6 +221,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			ex.Code = apierr.CodeInternal
 		}
 		g.settle(ex, rw)
+		// After usage is known, and on every path out (errors and panics included), so
+		// nothing reserved is left unsettled.
+		admission.Settle(r.Context(), ex)
 		g.accessLog(r, ex, rw)
 		if body != nil {
 			body.release()
@@ -276,6 +281,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		return
 	}
 	ex.Route = rt.Ref
+	var lerr *apierr.Error
+	if admission, lerr = st.snap.Limits.Admit(r.Context(), ex, rt.Ref, r.Header); lerr != nil {
+		g.log.Info("rate limited", "request_id", ex.ID, "route", ex.Route, "code", lerr.Code, "message", lerr.Message)
+		g.fail(rw, ex, lerr)
+		return
+	}
+	admission.SetHeaders(w.Header())
 	ctx := r.Context()
 	if rt.RequestTimeout > 0 {
 		var cancel context.CancelFunc

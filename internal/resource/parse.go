@@ -174,6 +174,7 @@ const (
 	kindModelRoute   = "ModelRoute"
 	kindAPIKey       = "APIKey"
 	kindAccessPolicy = "AccessPolicy"
+	kindRateLimit    = "RateLimitPolicy"
 	kindSecret       = "Secret"
 )
 
@@ -245,6 +246,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		obj = &v1alpha1.APIKey{}
 	case kindAccessPolicy:
 		obj = &v1alpha1.AccessPolicy{}
+	case kindRateLimit:
+		obj = &v1alpha1.RateLimitPolicy{}
 	case kindSecret:
 		obj = &corev1.Secret{}
 	}
@@ -291,6 +294,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		l.set.APIKeys = append(l.set.APIKeys, o)
 	case *v1alpha1.AccessPolicy:
 		l.set.AccessPolicies = append(l.set.AccessPolicies, o)
+	case *v1alpha1.RateLimitPolicy:
+		l.set.RateLimitPolicies = append(l.set.RateLimitPolicies, o)
 	case *corev1.Secret:
 		mergeStringData(o)
 		l.set.Secrets = append(l.set.Secrets, o)
@@ -299,7 +304,7 @@ func (l *loader) doc(src Source, d rawDoc) {
 
 func knownKind(apiVersion, kind string) bool {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit:
 		return apiVersion == v1alpha1.APIVersion
 	case kindSecret:
 		return apiVersion == "v1"
@@ -309,12 +314,12 @@ func knownKind(apiVersion, kind string) bool {
 
 func kindMessage(apiVersion, kind string) string {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit:
 		return fmt.Sprintf("kind %s has apiVersion %s, not %q", kind, v1alpha1.APIVersion, apiVersion)
 	case kindSecret:
 		return fmt.Sprintf("kind Secret has apiVersion v1, not %q", apiVersion)
 	}
-	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey and AccessPolicy, v1 Secret",
+	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey, AccessPolicy and RateLimitPolicy, v1 Secret",
 		kind, apiVersion, v1alpha1.APIVersion)
 }
 

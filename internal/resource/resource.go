@@ -31,7 +31,9 @@ type Set struct {
 	// APIKeys and AccessPolicies configure access control.
 	APIKeys        []*v1alpha1.APIKey
 	AccessPolicies []*v1alpha1.AccessPolicy
-	Secrets        []*corev1.Secret
+	// RateLimitPolicies configure rate limits, quotas and budgets.
+	RateLimitPolicies []*v1alpha1.RateLimitPolicy
+	Secrets           []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source
 }

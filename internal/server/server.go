@@ -152,6 +152,7 @@ func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) {
 		for _, up := range translate.Retired(prev, next) {
 			up.CloseIdle()
 		}
+		translate.RetireStores(prev, next)
 		log.Info("configuration reloaded", "summary", next.Summary.String())
 	}
 	if cfg.OnReload != nil {

@@ -6,6 +6,7 @@ package translate
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -30,6 +32,9 @@ type Snapshot struct {
 	Models []string
 	// Policy is the compiled access policy; nil lets every caller in.
 	Policy *auth.Policy
+	// Limits are the compiled rate-limit policies.
+	Limits *limits.Set
+	stores *stores
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
 
@@ -105,6 +110,7 @@ func Build(set *resource.Set, prev *Snapshot) (*Snapshot, error) {
 }
 
 type builder struct {
+	log     *slog.Logger
 	set     *resource.Set
 	prev    *Snapshot
 	secrets map[string]map[string][]byte
@@ -257,6 +263,11 @@ func (b *builder) build() *Snapshot {
 		}
 	}
 	snap.Policy = b.accessPolicy()
+	routeRefs := map[string]bool{}
+	for _, mr := range b.set.ModelRoutes {
+		routeRefs[resource.Ref("ModelRoute", orDefault(mr.Namespace), mr.Name)] = true
+	}
+	snap.Limits, snap.stores = b.rateLimits(routeRefs)
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
 	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies)}
@@ -318,6 +329,19 @@ func baseURL(be *v1alpha1.Backend) (*url.URL, error) {
 		hostport = "[" + host + "]"
 	}
 	return &url.URL{Scheme: scheme, Host: hostport, Path: strings.TrimRight(d.PathPrefix, "/")}, nil
+}
+
+// RetireStores stops the rate-limit stores prev used and next does not (a removed policy's
+// memory counters, a Redis URL no longer named). Call it once next is in force.
+func RetireStores(prev, next *Snapshot) {
+	if prev == nil {
+		return
+	}
+	var ns *stores
+	if next != nil {
+		ns = next.stores
+	}
+	prev.stores.retire(ns)
 }
 
 // Retired returns the Upstreams of prev that next no longer uses, so their idle

@@ -1,0 +1,125 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RateLimitPolicy limits requests, tokens and spend per bucket (a key, a team, a model).
+// +kubebuilder:object:root=true
+type RateLimitPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              RateLimitPolicySpec `json:"spec"`
+}
+
+// RateLimitPolicySpec is where the policy applies and its rules.
+type RateLimitPolicySpec struct {
+	// TargetRefs are the ModelRoutes it applies to; empty: every request.
+	TargetRefs []TargetRef `json:"targetRefs,omitempty"`
+	// Rules are all charged; any over its limit rejects.
+	Rules []RateLimitRule `json:"rules"`
+	// Storage is where counters live. Default Memory.
+	Storage *RateLimitStorage `json:"storage,omitempty"`
+	// FailureMode applies when the store is unreachable: FailOpen (default) or FailClosed.
+	FailureMode FailureMode `json:"failureMode,omitempty"`
+	// EmitRateLimitResponseHeaders adds x-ratelimit-* headers to every answer.
+	EmitRateLimitResponseHeaders bool `json:"emitRateLimitResponseHeaders,omitempty"`
+}
+
+// TargetRef names a resource a policy applies to.
+type TargetRef struct {
+	// Kind is ModelRoute.
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// RateLimitRule is one limit.
+type RateLimitRule struct {
+	Name string `json:"name"`
+	// Key is a CEL expression giving the bucket (principal.team, request.model, ...).
+	Key string `json:"key"`
+	// Limit is the volume per window.
+	Limit RateLimitValue `json:"limit"`
+	// CostExpression is CEL over usage.* giving the cost of an answer. Default: by unit.
+	CostExpression string `json:"costExpression,omitempty"`
+	// TrafficMatcher limits the rule to matching requests.
+	TrafficMatcher *TrafficMatcher `json:"trafficMatcher,omitempty"`
+	// ShadowMode counts and reports but never rejects.
+	ShadowMode bool `json:"shadowMode,omitempty"`
+}
+
+// RateLimitValue is volume per timeValue × timeUnit.
+type RateLimitValue struct {
+	VolumeUnits VolumeUnit `json:"volumeUnits"`
+	Volume      int64      `json:"volume"`
+	TimeUnit    TimeUnit   `json:"timeUnit"`
+	// TimeValue multiplies TimeUnit. Default 1.
+	TimeValue int32 `json:"timeValue,omitempty"`
+}
+
+// VolumeUnit is what a limit counts.
+type VolumeUnit string
+
+// Volume units.
+const (
+	VolumeRequests     VolumeUnit = "Requests"
+	VolumeTokens       VolumeUnit = "Tokens"
+	VolumeInputTokens  VolumeUnit = "InputTokens"
+	VolumeOutputTokens VolumeUnit = "OutputTokens"
+)
+
+// TimeUnit is a window's unit.
+type TimeUnit string
+
+// Time units.
+const (
+	TimeSecond TimeUnit = "Second"
+	TimeMinute TimeUnit = "Minute"
+	TimeHour   TimeUnit = "Hour"
+	TimeDay    TimeUnit = "Day"
+	TimeMonth  TimeUnit = "Month"
+)
+
+// TrafficMatcher selects requests.
+type TrafficMatcher struct {
+	CELMatcher string `json:"celMatcher,omitempty"`
+}
+
+// RateLimitStorage is Memory or Redis.
+type RateLimitStorage struct {
+	Type  StorageType   `json:"type"`
+	Redis *RedisStorage `json:"redis,omitempty"`
+}
+
+// StorageType names a store.
+type StorageType string
+
+// Stores.
+const (
+	StorageMemory StorageType = "Memory"
+	StorageRedis  StorageType = "Redis"
+)
+
+// RedisStorage locates Redis.
+type RedisStorage struct {
+	// URL is redis://[user:password@]host:port/db (rediss:// for TLS).
+	URL string `json:"url"`
+}
+
+// FailureMode is what to do when the store is unreachable.
+type FailureMode string
+
+// Failure modes.
+const (
+	FailOpen   FailureMode = "FailOpen"
+	FailClosed FailureMode = "FailClosed"
+)
+
+// RateLimitPolicyList is a list of RateLimitPolicies.
+// +kubebuilder:object:root=true
+type RateLimitPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RateLimitPolicy `json:"items"`
+}

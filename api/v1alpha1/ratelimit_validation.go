@@ -1,0 +1,104 @@
+package v1alpha1
+
+import (
+	"net/url"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Default fills empty fields.
+func (p *RateLimitPolicy) Default() {
+	if p.Namespace == "" {
+		p.Namespace = DefaultNamespace
+	}
+	s := &p.Spec
+	if s.Storage == nil {
+		s.Storage = &RateLimitStorage{Type: StorageMemory}
+	}
+	if s.FailureMode == "" {
+		s.FailureMode = FailOpen
+	}
+	for i := range s.TargetRefs {
+		if s.TargetRefs[i].Namespace == "" {
+			s.TargetRefs[i].Namespace = p.Namespace
+		}
+	}
+	for i := range s.Rules {
+		if s.Rules[i].Limit.TimeValue == 0 {
+			s.Rules[i].Limit.TimeValue = 1
+		}
+	}
+}
+
+// Validate checks a RateLimitPolicy alone (CEL compiles in the translator).
+func (p *RateLimitPolicy) Validate() field.ErrorList {
+	errs := validateMeta(p.Name, p.Namespace)
+	sp := field.NewPath("spec")
+	s := &p.Spec
+	for i, t := range s.TargetRefs {
+		if t.Kind != "ModelRoute" {
+			errs = append(errs, field.NotSupported(sp.Child("targetRefs").Index(i).Child("kind"), t.Kind, []string{"ModelRoute"}))
+		}
+		if t.Name == "" {
+			errs = append(errs, field.Required(sp.Child("targetRefs").Index(i).Child("name"), ""))
+		}
+	}
+	if len(s.Rules) == 0 {
+		errs = append(errs, field.Required(sp.Child("rules"), "at least one rule"))
+	}
+	names := map[string]bool{}
+	for i, r := range s.Rules {
+		rp := sp.Child("rules").Index(i)
+		if r.Name == "" {
+			errs = append(errs, field.Required(rp.Child("name"), ""))
+		} else if names[r.Name] {
+			errs = append(errs, field.Duplicate(rp.Child("name"), r.Name))
+		}
+		names[r.Name] = true
+		if r.Key == "" {
+			errs = append(errs, field.Required(rp.Child("key"), "a CEL expression, e.g. principal.team"))
+		}
+		l := r.Limit
+		lp := rp.Child("limit")
+		switch l.VolumeUnits {
+		case VolumeRequests, VolumeTokens, VolumeInputTokens, VolumeOutputTokens:
+		default:
+			errs = append(errs, field.NotSupported(lp.Child("volumeUnits"), l.VolumeUnits, []string{"Requests", "Tokens", "InputTokens", "OutputTokens"}))
+		}
+		if l.Volume <= 0 {
+			errs = append(errs, field.Invalid(lp.Child("volume"), l.Volume, "must be > 0"))
+		}
+		switch l.TimeUnit {
+		case TimeSecond, TimeMinute, TimeHour, TimeDay, TimeMonth:
+		default:
+			errs = append(errs, field.NotSupported(lp.Child("timeUnit"), l.TimeUnit, []string{"Second", "Minute", "Hour", "Day", "Month"}))
+		}
+		if l.TimeValue < 1 || l.TimeValue > 10000 {
+			errs = append(errs, field.Invalid(lp.Child("timeValue"), l.TimeValue, "must be between 1 and 10000"))
+		}
+		if r.CostExpression != "" && l.VolumeUnits == VolumeRequests {
+			errs = append(errs, field.Forbidden(rp.Child("costExpression"), "a Requests limit counts requests"))
+		}
+	}
+	switch st := s.Storage; {
+	case st == nil:
+	case st.Type == StorageMemory:
+		if st.Redis != nil {
+			errs = append(errs, field.Forbidden(sp.Child("storage", "redis"), "only for type Redis"))
+		}
+	case st.Type == StorageRedis:
+		if st.Redis == nil || st.Redis.URL == "" {
+			errs = append(errs, field.Required(sp.Child("storage", "redis", "url"), ""))
+		} else if u, err := url.Parse(st.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			errs = append(errs, field.Invalid(sp.Child("storage", "redis", "url"), "(hidden)", "must be redis://host:port/db or rediss://..."))
+		}
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("storage", "type"), st.Type, []string{"Memory", "Redis"}))
+	}
+	switch s.FailureMode {
+	case FailOpen, FailClosed:
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("failureMode"), s.FailureMode, []string{"FailOpen", "FailClosed"}))
+	}
+	return errs
+}

@@ -1,0 +1,386 @@
+// Package limits is the rate-limit stage of the gateway: it decides which RateLimitPolicy
+// rules apply to a request, evaluates their bucket keys and estimated costs, reserves them
+// in the policy's store before the upstream call, answers 429 when a rule is over, and
+// settles the real cost from the usage afterwards. The counting itself (windows, stores,
+// Redis) is internal/ratelimit's.
+package limits
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/sluice-gateway/sluice/internal/apierr"
+	"github.com/sluice-gateway/sluice/internal/auth"
+	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
+	"github.com/sluice-gateway/sluice/internal/ratelimit"
+	"github.com/sluice-gateway/sluice/internal/tokens"
+)
+
+// DefaultOutputEstimate is the output reserved for a request that sets no max_tokens.
+const DefaultOutputEstimate = 256
+
+// Codes of the rate-limit stage.
+const (
+	CodeRateLimitExceeded    = apierr.CodeRateLimitExceeded
+	CodeRateLimitUnavailable = "rate_limit_unavailable"
+)
+
+// Rule is a compiled rule.
+type Rule struct {
+	ratelimit.Rule
+	// ID identifies the rule in bucket keys: policy ref and rule name.
+	ID       string
+	key      cel.Program
+	cost     cel.Program // nil: by unit
+	matcher  cel.Program // nil: every request
+	usesBody bool
+}
+
+// Policy is a compiled RateLimitPolicy.
+type Policy struct {
+	Ref     string
+	Targets map[string]bool // ModelRoute refs; nil: every request
+	Rules   []*Rule
+	Store   *ratelimit.Guard
+	Headers bool
+}
+
+// Set is every policy of a snapshot.
+type Set struct {
+	Policies []*Policy
+	// closers stop stores when the snapshot retires.
+	closers []func()
+}
+
+var env, envErr = cel.NewEnv(append(auth.EnvOptions(),
+	cel.Variable("usage", cel.MapType(cel.StringType, cel.IntType)),
+	cel.Variable("backend", cel.MapType(cel.StringType, cel.StringType)),
+)...)
+
+func compile(expr string, want *cel.Type) (cel.Program, error) {
+	if envErr != nil {
+		return nil, envErr
+	}
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if t := ast.OutputType(); t != want && t != cel.DynType && !(want == cel.IntType && t == cel.DoubleType) {
+		return nil, &typeError{want: want.String(), got: t.String()}
+	}
+	return env.Program(ast, cel.CostLimit(100000))
+}
+
+type typeError struct{ want, got string }
+
+func (e *typeError) Error() string { return "must be of type " + e.want + ", not " + e.got }
+
+// NewRule compiles a rule's expressions. Errors are for the operator.
+func NewRule(id string, r ratelimit.Rule, key, cost, matcher string) (*Rule, map[string]error) {
+	out := &Rule{Rule: r, ID: id}
+	errs := map[string]error{}
+	var err error
+	if out.key, err = compile(key, cel.StringType); err != nil {
+		errs["key"] = err
+	}
+	if cost != "" {
+		if out.cost, err = compile(cost, cel.IntType); err != nil {
+			errs["costExpression"] = err
+		}
+	}
+	if matcher != "" {
+		if out.matcher, err = compile(matcher, cel.BoolType); err != nil {
+			errs["trafficMatcher.celMatcher"] = err
+		}
+	}
+	out.usesBody = containsBody(key) || containsBody(matcher)
+	return out, errs
+}
+
+func containsBody(s string) bool {
+	for i := 0; i+4 <= len(s); i++ {
+		if s[i:i+4] == "body" {
+			return true
+		}
+	}
+	return false
+}
+
+// AddCloser registers a store to stop when the set retires.
+func (s *Set) AddCloser(f func()) { s.closers = append(s.closers, f) }
+
+// Close stops the set's stores' background work.
+func (s *Set) Close() {
+	for _, f := range s.closers {
+		f()
+	}
+}
+
+// Admission is what one request reserved; Settle must be called exactly once.
+type Admission struct {
+	items    []ratelimit.Item
+	rules    []*Rule
+	stores   []*ratelimit.Guard
+	results  []ratelimit.Result
+	headers  bool
+	refused  bool   // the request was refused here: release everything
+	tightest [2]int // index into items of the tightest Requests and Tokens rule, -1 none
+}
+
+var admissionPool = sync.Pool{New: func() any { return new(Admission) }}
+
+// Admit reserves the request's estimated cost in every applicable rule. It returns the
+// admission (nil when no rule applies) and, when the request must be refused, the error to
+// answer with (the admission is then already settled).
+func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, header http.Header) (*Admission, *apierr.Error) {
+	if s == nil || len(s.Policies) == 0 {
+		return nil, nil
+	}
+	var act map[string]any
+	activation := func(withBody bool) map[string]any {
+		if act == nil || (withBody && act["request"].(map[string]any)["body"] == nil) {
+			act = auth.Activation(ex.Principal, &auth.Request{
+				Model: ex.Model, Endpoint: endpointName(ex.IngressEndpoint), Stream: ex.Stream,
+				MaxTokens: ex.MaxTokens, Header: header, Body: ex.IngressBody,
+			}, withBody)
+		}
+		return act
+	}
+	a := admissionPool.Get().(*Admission)
+	a.reset()
+	var inputEstimate int64 = -1
+	now := time.Now()
+	for _, p := range s.Policies {
+		if p.Targets != nil && !p.Targets[route] {
+			continue
+		}
+		first := len(a.items)
+		for _, r := range p.Rules {
+			if r.matcher != nil {
+				out, _, err := r.matcher.Eval(activation(r.usesBody))
+				if b, ok := out.Value().(bool); err != nil || !ok || !b {
+					continue
+				}
+			}
+			out, _, err := r.key.Eval(activation(r.usesBody))
+			key, ok := "", false
+			if err == nil {
+				key, ok = out.Value().(string)
+			}
+			if !ok {
+				key = "" // an unevaluable key (e.g. no principal) shares one bucket
+			}
+			cost := int64(1)
+			if r.Limit.Unit != ratelimit.Requests {
+				if inputEstimate < 0 {
+					inputEstimate = estimateInput(ex)
+				}
+				cost = estimate(r.Limit.Unit, inputEstimate, ex.MaxTokens)
+			}
+			a.items = append(a.items, ratelimit.Item{Rule: &r.Rule, Key: r.ID + "\x00" + key, Cost: cost})
+			a.rules = append(a.rules, r)
+		}
+		if len(a.items) == first {
+			continue
+		}
+		a.results = append(a.results, ratelimit.Result{})
+		res := &a.results[len(a.results)-1]
+		a.stores = append(a.stores, p.Store)
+		if err := p.Store.Reserve(ctx, now, a.items[first:], res); err != nil {
+			res.Allowed = false
+		}
+		a.headers = a.headers || p.Headers
+		if !res.Allowed {
+			a.trackTightest()
+			e := a.refusal(res, first)
+			a.refused = true
+			a.Settle(ctx, ex)
+			return nil, e
+		}
+	}
+	if len(a.items) == 0 {
+		admissionPool.Put(a)
+		return nil, nil
+	}
+	a.trackTightest()
+	return a, nil
+}
+
+func (a *Admission) reset() {
+	a.items, a.rules, a.stores = a.items[:0], a.rules[:0], a.stores[:0]
+	a.results = a.results[:0]
+	a.headers, a.refused = false, false
+	a.tightest = [2]int{-1, -1}
+}
+
+// refusal is the 429 (or 503 when the store is down and the policy fails closed).
+func (a *Admission) refusal(res *ratelimit.Result, first int) *apierr.Error {
+	if res.Unavailable {
+		return &apierr.Error{Status: http.StatusServiceUnavailable, Code: CodeRateLimitUnavailable, Message: "Rate limits cannot be checked right now; try again shortly."}
+	}
+	name := ""
+	if res.Denied >= 0 && first+res.Denied < len(a.rules) {
+		name = a.rules[first+res.Denied].Name
+	}
+	secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	h := http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
+	a.setHeaders(h)
+	return &apierr.Error{Status: http.StatusTooManyRequests, Code: CodeRateLimitExceeded, Header: h,
+		Message: "Rate limit '" + name + "' exceeded; retry after " + strconv.FormatInt(secs, 10) + "s."}
+}
+
+// trackTightest finds, among the items, the Requests and the token rules with the least
+// remaining, for the response headers.
+func (a *Admission) trackTightest() {
+	a.tightest = [2]int{-1, -1}
+	i := 0
+	for ri := range a.results {
+		for _, st := range a.results[ri].States {
+			kind := 1
+			if a.items[i].Rule.Limit.Unit == ratelimit.Requests {
+				kind = 0
+			}
+			if t := a.tightest[kind]; t < 0 || st.Remaining < a.state(t).Remaining {
+				a.tightest[kind] = i
+			}
+			i++
+		}
+	}
+}
+
+func (a *Admission) state(i int) ratelimit.State {
+	for ri := range a.results {
+		if n := len(a.results[ri].States); i < n {
+			return a.results[ri].States[i]
+		} else {
+			i -= n
+		}
+	}
+	return ratelimit.State{}
+}
+
+// SetHeaders adds OpenAI's x-ratelimit-* headers for the tightest rules, when the policy
+// asks for them.
+func (a *Admission) SetHeaders(h http.Header) {
+	if a != nil {
+		a.setHeaders(h)
+	}
+}
+
+func (a *Admission) setHeaders(h http.Header) {
+	if !a.headers {
+		return
+	}
+	for kind, suffix := range [2]string{"requests", "tokens"} {
+		i := a.tightest[kind]
+		if i < 0 {
+			continue
+		}
+		st := a.state(i)
+		h["X-Ratelimit-Limit-"+title(suffix)] = []string{strconv.FormatInt(st.Limit, 10)}
+		h["X-Ratelimit-Remaining-"+title(suffix)] = []string{strconv.FormatInt(st.Remaining, 10)}
+		h["X-Ratelimit-Reset-"+title(suffix)] = []string{st.Reset.Round(time.Millisecond).String()}
+	}
+}
+
+func title(s string) string { return string(s[0]-'a'+'A') + s[1:] }
+
+// Settle replaces the reservations with the request's real cost, from ex.Usage (zero
+// usage, as after an upstream failure, releases token reservations; a request always
+// costs 1 request).
+func (a *Admission) Settle(ctx context.Context, ex *exchange.Exchange) {
+	if a == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // settle even when the client has gone
+	i := 0
+	var settlements []ratelimit.Settlement
+	for ri := range a.results {
+		res := &a.results[ri]
+		settlements = settlements[:0]
+		for _, rv := range res.Reservations {
+			settlements = append(settlements, ratelimit.Settlement{Reservation: rv, Actual: a.actual(a.rules[i], ex)})
+			i++
+		}
+		a.stores[ri].Settle(ctx, time.Now(), settlements)
+	}
+	a.reset()
+	admissionPool.Put(a)
+}
+
+func (a *Admission) actual(r *Rule, ex *exchange.Exchange) int64 {
+	if a.refused {
+		return 0
+	}
+	u := ex.Usage
+	if r.cost != nil {
+		out, _, err := r.cost.Eval(map[string]any{"usage": map[string]int64{
+			"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens, "total_tokens": u.TotalTokens,
+			"cached_input_tokens": u.CachedInputTokens, "reasoning_tokens": u.ReasoningTokens,
+		}, "request": map[string]any{}, "principal": map[string]any{}, "backend": map[string]string{}})
+		if err == nil {
+			switch v := out.Value().(type) {
+			case int64:
+				return v
+			case float64:
+				return int64(v + 0.5)
+			}
+		}
+	}
+	switch r.Limit.Unit {
+	case ratelimit.Requests:
+		return 1
+	case ratelimit.InputTokens:
+		return u.InputTokens
+	case ratelimit.OutputTokens:
+		return u.OutputTokens
+	}
+	return u.TotalTokens
+}
+
+func estimate(u ratelimit.Unit, input, maxTokens int64) int64 {
+	out := maxTokens
+	if out <= 0 {
+		out = DefaultOutputEstimate
+	}
+	switch u {
+	case ratelimit.InputTokens:
+		return input
+	case ratelimit.OutputTokens:
+		return out
+	}
+	return input + out
+}
+
+// estimateInput counts the prompt with the model's tokenizer.
+func estimateInput(ex *exchange.Exchange) int64 {
+	endpoint, body := ex.Endpoint.String(), ex.Body
+	if ex.Ingress == apierr.Anthropic {
+		// Count Anthropic's shape in its chat translation, kept for the attempts.
+		if ex.Translated == nil {
+			ex.Translated, _ = anthropic.ChatRequest(ex.IngressBody)
+		}
+		endpoint, body = "chat", ex.Translated
+	}
+	n, err := tokens.PromptTokens(endpoint, ex.Model, body)
+	if err != nil {
+		return int64(len(body) / 4) // a rough fallback for shapes the counter does not know
+	}
+	return int64(n)
+}
+
+func endpointName(e exchange.Endpoint) string {
+	if e == exchange.EndpointCountTokens {
+		return "messages"
+	}
+	return e.String()
+}
