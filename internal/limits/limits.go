@@ -9,7 +9,9 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -35,7 +37,14 @@ const (
 type Rule struct {
 	ratelimit.Rule
 	// ID identifies the rule in bucket keys: policy ref and rule name.
-	ID       string
+	ID string
+	// fastKey reads the common keys (principal.team, request.model, a literal) without
+	// CEL, so they cost no allocation; nil when the key needs CEL.
+	fastKey func(ex *exchange.Exchange) string
+	// buckets caches the full bucket key per key value, so a known caller's key costs
+	// no allocation; bounded by maxCachedKeys.
+	buckets  sync.Map
+	nBuckets atomic.Int64
 	key      cel.Program
 	cost     cel.Program // nil: by unit
 	matcher  cel.Program // nil: every request
@@ -83,7 +92,7 @@ func (e *typeError) Error() string { return "must be of type " + e.want + ", not
 
 // NewRule compiles a rule's expressions. Errors are for the operator.
 func NewRule(id string, r ratelimit.Rule, key, cost, matcher string) (*Rule, map[string]error) {
-	out := &Rule{Rule: r, ID: id}
+	out := &Rule{Rule: r, ID: id, fastKey: fastKey(key)}
 	errs := map[string]error{}
 	var err error
 	if out.key, err = compile(key, cel.StringType); err != nil {
@@ -125,6 +134,7 @@ func (s *Set) Close() {
 // Admission is what one request reserved; Settle must be called exactly once.
 type Admission struct {
 	items    []ratelimit.Item
+	settle   []ratelimit.Settlement
 	rules    []*Rule
 	stores   []*ratelimit.Guard
 	results  []ratelimit.Result
@@ -168,13 +178,11 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 					continue
 				}
 			}
-			out, _, err := r.key.Eval(activation(r.usesBody))
-			key, ok := "", false
-			if err == nil {
-				key, ok = out.Value().(string)
-			}
-			if !ok {
-				key = "" // an unevaluable key (e.g. no principal) shares one bucket
+			var key string
+			if r.fastKey != nil {
+				key = r.fastKey(ex)
+			} else if out, _, err := r.key.Eval(activation(r.usesBody)); err == nil {
+				key, _ = out.Value().(string) // an unevaluable key (no principal) shares one bucket
 			}
 			cost := int64(1)
 			if r.Limit.Unit != ratelimit.Requests {
@@ -183,13 +191,18 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 				}
 				cost = estimate(r.Limit.Unit, inputEstimate, ex.MaxTokens)
 			}
-			a.items = append(a.items, ratelimit.Item{Rule: &r.Rule, Key: r.ID + "\x00" + key, Cost: cost})
+			a.items = append(a.items, ratelimit.Item{Rule: &r.Rule, Key: r.bucket(key), Cost: cost})
 			a.rules = append(a.rules, r)
 		}
 		if len(a.items) == first {
 			continue
 		}
-		a.results = append(a.results, ratelimit.Result{})
+		// Reuse a pooled Result, slices and all: the store fills it without allocating.
+		if len(a.results) < cap(a.results) {
+			a.results = a.results[:len(a.results)+1]
+		} else {
+			a.results = append(a.results, ratelimit.Result{})
+		}
 		res := &a.results[len(a.results)-1]
 		a.stores = append(a.stores, p.Store)
 		if err := p.Store.Reserve(ctx, now, a.items[first:], res); err != nil {
@@ -303,15 +316,14 @@ func (a *Admission) Settle(ctx context.Context, ex *exchange.Exchange) {
 	}
 	ctx = context.WithoutCancel(ctx) // settle even when the client has gone
 	i := 0
-	var settlements []ratelimit.Settlement
 	for ri := range a.results {
 		res := &a.results[ri]
-		settlements = settlements[:0]
+		a.settle = a.settle[:0]
 		for _, rv := range res.Reservations {
-			settlements = append(settlements, ratelimit.Settlement{Reservation: rv, Actual: a.actual(a.rules[i], ex)})
+			a.settle = append(a.settle, ratelimit.Settlement{Reservation: rv, Actual: a.actual(a.rules[i], ex)})
 			i++
 		}
-		a.stores[ri].Settle(ctx, time.Now(), settlements)
+		a.stores[ri].Settle(ctx, time.Now(), a.settle)
 	}
 	a.reset()
 	admissionPool.Put(a)
@@ -383,4 +395,50 @@ func endpointName(e exchange.Endpoint) string {
 		return "messages"
 	}
 	return e.String()
+}
+
+// fastKey recognises keys that need no CEL: a string literal, or one field of principal or
+// request.
+func fastKey(expr string) func(ex *exchange.Exchange) string {
+	e := strings.TrimSpace(expr)
+	if len(e) >= 2 && (e[0] == '"' || e[0] == '\'') && e[len(e)-1] == e[0] && !strings.ContainsAny(e[1:len(e)-1], "\"'\\") {
+		lit := e[1 : len(e)-1]
+		return func(*exchange.Exchange) string { return lit }
+	}
+	switch e {
+	case "principal.subject":
+		return func(ex *exchange.Exchange) string {
+			if ex.Principal == nil {
+				return ""
+			}
+			return ex.Principal.Subject
+		}
+	case "principal.team":
+		return func(ex *exchange.Exchange) string {
+			if ex.Principal == nil {
+				return ""
+			}
+			return ex.Principal.Team
+		}
+	case "request.model":
+		return func(ex *exchange.Exchange) string { return ex.Model }
+	}
+	return nil
+}
+
+// maxCachedKeys bounds a rule's bucket-key cache (a flood of distinct keys then costs one
+// small allocation each, nothing more).
+const maxCachedKeys = 100000
+
+func (r *Rule) bucket(key string) string {
+	if v, ok := r.buckets.Load(key); ok {
+		return v.(string)
+	}
+	full := r.ID + "\x00" + key
+	if r.nBuckets.Load() < maxCachedKeys {
+		if _, loaded := r.buckets.LoadOrStore(key, full); !loaded {
+			r.nBuckets.Add(1)
+		}
+	}
+	return full
 }
