@@ -288,6 +288,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		return
 	}
 	admission.SetHeaders(w.Header())
+	if over := admission.Shadowed(); over != nil {
+		g.log.Info("rate limit exceeded in shadow mode", "request_id", ex.ID, "route", ex.Route, "rules", over)
+	}
 	ctx := r.Context()
 	if rt.RequestTimeout > 0 {
 		var cancel context.CancelFunc

@@ -281,6 +281,25 @@ func (a *Admission) state(i int) ratelimit.State {
 	return ratelimit.State{}
 }
 
+// Shadowed returns the shadow rules this request went over (they never refuse; the
+// gateway logs them).
+func (a *Admission) Shadowed() []string {
+	if a == nil {
+		return nil
+	}
+	var out []string
+	i := 0
+	for ri := range a.results {
+		for _, st := range a.results[ri].States {
+			if st.Exceeded && a.rules[i].Shadow {
+				out = append(out, a.rules[i].Name)
+			}
+			i++
+		}
+	}
+	return out
+}
+
 // SetHeaders adds OpenAI's x-ratelimit-* headers for the tightest rules, when the policy
 // asks for them.
 func (a *Admission) SetHeaders(h http.Header) {

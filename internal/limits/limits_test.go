@@ -96,3 +96,20 @@ func BenchmarkAdmitSettle(b *testing.B) {
 		a.Settle(ctx, ex)
 	}
 }
+
+func TestShadow(t *testing.T) {
+	r := rule(t, "shadow", ratelimit.Limit{Unit: ratelimit.Requests, Volume: 1, Period: ratelimit.Hour}, `"all"`, "", "")
+	r.Shadow = true
+	s := testSet(t, r)
+	ex := &exchange.Exchange{Model: "m", Endpoint: exchange.EndpointChat}
+	for i := range 3 {
+		a, e := s.Admit(context.Background(), ex, "r", http.Header{})
+		if e != nil {
+			t.Fatalf("shadow rule refused request %d", i)
+		}
+		if got := a.Shadowed(); (i == 0) != (got == nil) {
+			t.Fatalf("request %d: shadowed %v", i, got)
+		}
+		a.Settle(context.Background(), ex)
+	}
+}
