@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/redistest"
 )
 
 func benchItems(team string) []Item {
@@ -68,8 +70,8 @@ func BenchmarkMemoryReserveSettleParallel(b *testing.B) {
 // BenchmarkRedisReserveSettle: admission plus settlement of a request under
 // two rules against a local redis-server; reports round trips per request.
 func BenchmarkRedisReserveSettle(b *testing.B) {
-	srv := startRedis(b)
-	c := newTestClient(b, srv.addr())
+	srv := redistest.Start(b)
+	c := newTestClient(b, srv.Addr())
 	h := &countHook{}
 	c.AddHook(h)
 	r := NewRedis(c, RedisOptions{Timeout: time.Second, Prefix: uniquePrefix()})

@@ -5,14 +5,16 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/redistest"
 )
 
 // TestRedisMatchesMemory drives both stores with the same random requests,
 // settlements and clock, across a day and month boundary, and requires the
 // same decisions, states and retry times: they share the arithmetic.
 func TestRedisMatchesMemory(t *testing.T) {
-	srv := startRedis(t)
-	red := NewRedis(newTestClient(t, srv.addr()), RedisOptions{Timeout: 10 * time.Second, Prefix: uniquePrefix()})
+	srv := redistest.Start(t)
+	red := NewRedis(newTestClient(t, srv.Addr()), RedisOptions{Timeout: 10 * time.Second, Prefix: uniquePrefix()})
 	mem := NewMemory(MemoryOptions{SweepInterval: -1})
 	rules := []*Rule{
 		rule("rps", Requests, 5, Second, 2),

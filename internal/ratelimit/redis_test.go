@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,118 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 )
-
-const redisBinary = "redis-server"
 
 type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
 func init() { redis.SetLogger(quietLogger{}) } // go-redis logs every failed dial
-
-// redisServer is a redis-server process owned by one test.
-type redisServer struct {
-	t       testing.TB
-	port    int
-	dir     string
-	args    []string
-	cmd     *exec.Cmd
-	stopped chan struct{}
-}
-
-// freePorts returns n distinct free 127.0.0.1 ports.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are chosen, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
-// startRedis starts redis-server on a free 127.0.0.1 port, without
-// persistence, and stops it when the test ends. It skips the test when the
-// binary is absent.
-func startRedis(t testing.TB, extra ...string) *redisServer {
-	t.Helper()
-	skipWithoutRedis(t)
-	return startRedisOn(t, freePorts(t, 1)[0], extra...)
-}
-
-func skipWithoutRedis(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath(redisBinary); err != nil {
-		t.Skipf("%s not found in PATH: the Redis tests need it (the project's test script installs it)", redisBinary)
-	}
-}
-
-func startRedisOn(t testing.TB, port int, extra ...string) *redisServer {
-	t.Helper()
-	s := &redisServer{t: t, port: port, dir: t.TempDir(), args: extra}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// start (re)starts the server on its port and waits until it answers.
-func (s *redisServer) start() {
-	s.t.Helper()
-	args := append([]string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no",
-	}, s.args...)
-	cmd := exec.Command(redisBinary, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.cmd, s.stopped = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.stopped) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, err = c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			if err == nil {
-				_, err = c.Read(buf)
-			}
-			c.Close()
-			if err == nil && string(buf) == "+PONG\r\n" {
-				return
-			}
-		}
-		select {
-		case <-s.stopped:
-			s.t.Fatalf("redis-server exited: %s", out.String())
-		case <-time.After(10 * time.Millisecond): // waiting for another process
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server did not answer on %s: %s", s.addr(), out.String())
-		}
-	}
-}
-
-// stop kills the server and waits for it to exit.
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.stopped
-	s.cmd = nil
-}
 
 func newTestClient(t testing.TB, addr string) *redis.Client {
 	opt := &redis.UniversalOptions{Addrs: []string{addr}, PoolSize: 64}
@@ -161,8 +58,8 @@ func redisCounters(t *testing.T, r *Redis) func(l Limit, key string, now time.Ti
 }
 
 func TestRedis(t *testing.T) {
-	srv := startRedis(t)
-	c := newTestClient(t, srv.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	suite(t, func(t *testing.T) harness {
 		// A generous timeout: the suite runs 1,000 concurrent requests under -race.
 		r := NewRedis(c, RedisOptions{Timeout: 10 * time.Second, Prefix: uniquePrefix()})
@@ -172,8 +69,8 @@ func TestRedis(t *testing.T) {
 
 // TestRedisKeys: key names, hash tags and TTLs.
 func TestRedisKeys(t *testing.T) {
-	srv := startRedis(t)
-	c := newTestClient(t, srv.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	r := NewRedis(c, RedisOptions{})
 	ctx := context.Background()
 	now := ts("2026-03-04T05:06:30Z")
@@ -226,8 +123,8 @@ func (h *countHook) take() int64 { return h.cmds.Swap(0) + h.pipelines.Swap(0) }
 // the number of rules; none for a Settle that changes nothing; a flushed
 // script cache costs one extra round trip, once.
 func TestRedisRoundTrips(t *testing.T) {
-	srv := startRedis(t)
-	c := newTestClient(t, srv.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := &countHook{}
 	c.AddHook(h)
 	r := NewRedis(c, RedisOptions{Prefix: uniquePrefix()})
@@ -271,7 +168,7 @@ func TestRedisRoundTrips(t *testing.T) {
 // TestRedisSharedLimit: three gateway instances (three clients, three
 // stores) sharing a limit of N requests admit exactly N in total.
 func TestRedisSharedLimit(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const n, perInstance = 50, 100
 	prefix := uniquePrefix()
 	r := rule("rpm", Requests, n, Minute, 1)
@@ -281,7 +178,7 @@ func TestRedisSharedLimit(t *testing.T) {
 	start := make(chan struct{})
 	errs := make(chan error, 3*perInstance)
 	for range 3 {
-		store := NewRedis(newTestClient(t, srv.addr()), RedisOptions{Timeout: 10 * time.Second, Prefix: prefix})
+		store := NewRedis(newTestClient(t, srv.Addr()), RedisOptions{Timeout: 10 * time.Second, Prefix: prefix})
 		for range perInstance {
 			wg.Add(1)
 			go func() {
@@ -330,9 +227,9 @@ func (b *syncBuffer) count(s string) int {
 // outage and no goroutine growth; when Redis is back on the same port,
 // limits are enforced again.
 func TestRedisOutage(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const timeout = 100 * time.Millisecond
-	store := NewRedis(newTestClient(t, srv.addr()), RedisOptions{Timeout: timeout, Prefix: uniquePrefix()})
+	store := NewRedis(newTestClient(t, srv.Addr()), RedisOptions{Timeout: timeout, Prefix: uniquePrefix()})
 	var openLog, closedLog syncBuffer
 	open := &Guard{Store: store, Mode: FailOpen, Logger: slog.New(slog.NewTextHandler(&openLog, nil))}
 	closed := &Guard{Store: store, Mode: FailClosed, Logger: slog.New(slog.NewTextHandler(&closedLog, nil))}
@@ -348,7 +245,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	reservation := reserve(t, open, now, item("settle-later"))
 
-	srv.stop()
+	srv.Stop()
 
 	var goroutines int
 	var slowest time.Duration
@@ -393,7 +290,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 
-	srv.start()
+	srv.Restart()
 	// go-redis reconnects on its own; poll the external process's return.
 	deadline := time.Now().Add(20 * time.Second)
 	for reserve(t, closed, now, item("probe")).Unavailable {
@@ -501,19 +398,19 @@ func TestRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	skipWithoutRedis(t)
-	ports := freePorts(t, 6) // three nodes and their cluster bus ports
-	var nodes []*redisServer
+	redistest.SkipWithout(t)
+	ports := redistest.FreePorts(t, 6) // three nodes and their cluster bus ports
+	var nodes []*redistest.Server
 	busPorts := ports[3:]
 	for i := range 3 {
-		nodes = append(nodes, startRedisOn(t, ports[i], "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		nodes = append(nodes, redistest.StartOn(t, ports[i], "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(busPorts[i])))
 	}
 	// Each server has its own dir (nodes.conf), so they can share the name.
 	ctx := context.Background()
 	var clients []*redis.Client
 	for i, n := range nodes {
-		c := redis.NewClient(&redis.Options{Addr: n.addr()})
+		c := redis.NewClient(&redis.Options{Addr: n.Addr()})
 		t.Cleanup(func() { c.Close() })
 		clients = append(clients, c)
 		lo, hi := i*16384/3, (i+1)*16384/3-1
@@ -522,7 +419,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	for i, n := range nodes[1:] {
-		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", n.port, busPorts[i+1]).Err(); err != nil {
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", n.Port(), busPorts[i+1]).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -543,7 +440,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	newStore := func() *Redis {
-		opt := &redis.UniversalOptions{Addrs: []string{nodes[0].addr()}, IsClusterMode: true}
+		opt := &redis.UniversalOptions{Addrs: []string{nodes[0].Addr()}, IsClusterMode: true}
 		ConfigureRedisOptions(opt)
 		c := redis.NewUniversalClient(opt)
 		t.Cleanup(func() { c.Close() })

@@ -25,24 +25,50 @@ type Server struct {
 	stopped chan struct{}
 }
 
-// Start starts redis-server (extra are more arguments) and stops it at the end of the
-// test. It skips the test when the binary is absent: the project's test script installs it.
+// Start starts redis-server on a free port (extra are more arguments) and stops it at the
+// end of the test. It skips the test when the binary is absent: the project's test script
+// installs it.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath(Binary); err != nil {
-		t.Skipf("%s not found in PATH: the Redis tests need it (scripts/test.sh installs it)", Binary)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	SkipWithout(t)
+	return StartOn(t, FreePorts(t, 1)[0], extra...)
+}
+
+// StartOn is Start on a given port (a Cluster's nodes need theirs known in advance).
+func StartOn(t testing.TB, port int, extra ...string) *Server {
+	t.Helper()
+	SkipWithout(t)
 	s := &Server{t: t, port: port, dir: t.TempDir(), args: extra}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// SkipWithout skips the test when redis-server is not installed.
+func SkipWithout(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath(Binary); err != nil {
+		t.Skipf("%s not found in PATH: the Redis tests need it (scripts/test.sh installs it)", Binary)
+	}
+}
+
+// FreePorts returns n distinct free 127.0.0.1 ports.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close() // held until all are chosen, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
