@@ -19,29 +19,40 @@ func (g *Gateway) settle(ex *exchange.Exchange, w *recorder) {
 	if ex.Status == 0 && w.wrote {
 		ex.Status = http.StatusOK
 	}
-	if ex.Usage.Reported || ex.Backend == "" {
+	if ex.Backend == "" {
 		return
 	}
-	delivered := ex.Status >= 200 && ex.Status < 300 || (ex.Status == 499 && len(ex.Output) > 0) || (ex.Code != "" && len(ex.Output) > 0)
+	// A stream that broke off (upstream failure, timeout, client gone) may have reported
+	// only part of its usage (Anthropic reports output at the end; Vertex cumulatively):
+	// the delivered text is then counted too, and the larger count kept.
+	broken := ex.Code != "" && len(ex.Output) > 0
+	if ex.Usage.Reported && !broken {
+		return
+	}
+	delivered := ex.Status >= 200 && ex.Status < 300 || (ex.Status == 499 && len(ex.Output) > 0) || broken
 	if !delivered {
 		return
 	}
 	model := ex.UpstreamModel
 	u := &ex.Usage
-	endpoint, body := ex.Endpoint.String(), ex.Body
-	if ex.Endpoint == exchange.EndpointMessages {
-		// Anthropic's request shape: count it in its OpenAI translation.
-		endpoint, body = "chat", ex.Translated
-		if body == nil {
-			body, _ = anthropic.ChatRequest(ex.IngressBody)
+	if u.InputTokens == 0 {
+		endpoint, body := ex.Endpoint.String(), ex.Body
+		if ex.Endpoint == exchange.EndpointMessages {
+			// Anthropic's request shape: count it in its OpenAI translation.
+			endpoint, body = "chat", ex.Translated
+			if body == nil {
+				body, _ = anthropic.ChatRequest(ex.IngressBody)
+			}
 		}
-	}
-	if n, err := tokens.PromptTokens(endpoint, model, body); err == nil {
-		u.InputTokens = int64(n)
+		if n, err := tokens.PromptTokens(endpoint, model, body); err == nil {
+			u.InputTokens = int64(n)
+		}
 	}
 	if len(ex.Output) > 0 {
 		text, _ := jsonscan.AppendUnquoted(nil, append(append([]byte{'"'}, ex.Output...), '"'))
-		u.OutputTokens = int64(tokens.Count(model, text))
+		if n := int64(tokens.Count(model, text)); n > u.OutputTokens {
+			u.OutputTokens = n
+		}
 	}
 	u.TotalTokens = u.InputTokens + u.OutputTokens
 	u.Estimated = true
