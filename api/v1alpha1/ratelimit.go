@@ -24,6 +24,9 @@ type RateLimitPolicySpec struct {
 	FailureMode FailureMode `json:"failureMode,omitempty"`
 	// EmitRateLimitResponseHeaders adds x-ratelimit-* headers to every answer.
 	EmitRateLimitResponseHeaders bool `json:"emitRateLimitResponseHeaders,omitempty"`
+	// OutputTokenEstimate is the output reserved for a request that sets no max_tokens.
+	// Default 256.
+	OutputTokenEstimate int64 `json:"outputTokenEstimate,omitempty"`
 }
 
 // TargetRef names a resource a policy applies to.

@@ -6,6 +6,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// DefaultOutputTokenEstimate is reserved for output when a request sets no max_tokens.
+const DefaultOutputTokenEstimate = 256
+
 // Default fills empty fields.
 func (p *RateLimitPolicy) Default() {
 	if p.Namespace == "" {
@@ -17,6 +20,9 @@ func (p *RateLimitPolicy) Default() {
 	}
 	if s.FailureMode == "" {
 		s.FailureMode = FailOpen
+	}
+	if s.OutputTokenEstimate == 0 {
+		s.OutputTokenEstimate = DefaultOutputTokenEstimate
 	}
 	for i := range s.TargetRefs {
 		if s.TargetRefs[i].Namespace == "" {
@@ -94,6 +100,9 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 		}
 	default:
 		errs = append(errs, field.NotSupported(sp.Child("storage", "type"), st.Type, []string{"Memory", "Redis"}))
+	}
+	if s.OutputTokenEstimate < 1 {
+		errs = append(errs, field.Invalid(sp.Child("outputTokenEstimate"), s.OutputTokenEstimate, "must be > 0"))
 	}
 	switch s.FailureMode {
 	case FailOpen, FailClosed:

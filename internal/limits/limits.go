@@ -24,9 +24,6 @@ import (
 	"github.com/sluice-gateway/sluice/internal/tokens"
 )
 
-// DefaultOutputEstimate is the output reserved for a request that sets no max_tokens.
-const DefaultOutputEstimate = 256
-
 // Codes of the rate-limit stage.
 const (
 	CodeRateLimitExceeded    = apierr.CodeRateLimitExceeded
@@ -58,6 +55,8 @@ type Policy struct {
 	Rules   []*Rule
 	Store   *ratelimit.Guard
 	Headers bool
+	// OutputEstimate is reserved for output when a request sets no max_tokens.
+	OutputEstimate int64
 }
 
 // Set is every policy of a snapshot.
@@ -189,7 +188,7 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 				if inputEstimate < 0 {
 					inputEstimate = estimateInput(ex)
 				}
-				cost = estimate(r.Limit.Unit, inputEstimate, ex.MaxTokens)
+				cost = estimate(r.Limit.Unit, inputEstimate, ex.MaxTokens, p.OutputEstimate)
 			}
 			a.items = append(a.items, ratelimit.Item{Rule: &r.Rule, Key: r.bucket(key), Cost: cost})
 			a.rules = append(a.rules, r)
@@ -378,10 +377,10 @@ func (a *Admission) actual(r *Rule, ex *exchange.Exchange) int64 {
 	return u.TotalTokens
 }
 
-func estimate(u ratelimit.Unit, input, maxTokens int64) int64 {
+func estimate(u ratelimit.Unit, input, maxTokens, outputEstimate int64) int64 {
 	out := maxTokens
 	if out <= 0 {
-		out = DefaultOutputEstimate
+		out = outputEstimate
 	}
 	switch u {
 	case ratelimit.InputTokens:

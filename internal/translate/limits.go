@@ -52,7 +52,7 @@ func (b *builder) rateLimits(routes map[string]bool) (*limits.Set, *stores) {
 		p.Default()
 		errs := p.Validate()
 		ref := resource.Ref("RateLimitPolicy", p.Namespace, p.Name)
-		pol := &limits.Policy{Ref: ref, Headers: p.Spec.EmitRateLimitResponseHeaders}
+		pol := &limits.Policy{Ref: ref, Headers: p.Spec.EmitRateLimitResponseHeaders, OutputEstimate: p.Spec.OutputTokenEstimate}
 		for i, t := range p.Spec.TargetRefs {
 			tr := resource.Ref("ModelRoute", t.Namespace, t.Name)
 			if !routes[tr] {
