@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,45 +25,19 @@ type Entra struct {
 	*httptest.Server
 	Tenant, ClientID, ClientSecret string
 
-	mu       sync.Mutex
-	tokens   map[string]bool
-	mints    int
-	problems []string
+	ledger
 }
 
 // NewEntra starts a token endpoint for one application of one tenant.
 func NewEntra(t testing.TB, tenant, clientID, secret string) *Entra {
-	e := &Entra{Tenant: tenant, ClientID: clientID, ClientSecret: secret, tokens: map[string]bool{}}
+	e := &Entra{Tenant: tenant, ClientID: clientID, ClientSecret: secret}
 	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
 	return e
 }
 
-// Valid reports whether tok is an access token this endpoint minted.
-func (e *Entra) Valid(tok string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.tokens[tok]
-}
-
-// Mints is how many tokens were minted.
-func (e *Entra) Mints() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.mints
-}
-
-// Problems lists the token requests refused, and why.
-func (e *Entra) Problems() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.problems...)
-}
-
 func (e *Entra) refuse(w http.ResponseWriter, status int, code, desc string) {
-	e.mu.Lock()
-	e.problems = append(e.problems, code+": "+desc)
-	e.mu.Unlock()
+	e.refused(code + ": " + desc)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(mustJSON(map[string]any{"error": code, "error_description": desc, "timestamp": time.Now().UTC().Format("2006-01-02 15:04:05Z"), "trace_id": uuid(), "correlation_id": uuid()}))
@@ -95,10 +68,7 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope "+f.Get("scope")+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 	default:
 		tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.fake-" + randomHex(16)
-		e.mu.Lock()
-		e.tokens[tok] = true
-		e.mints++
-		e.mu.Unlock()
+		e.minted(tok)
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Write(mustJSON(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok}))
 	}

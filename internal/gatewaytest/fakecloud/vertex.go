@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,10 +25,7 @@ type GoogleOAuth struct {
 	ClientEmail string
 	key         *rsa.PrivateKey
 
-	mu       sync.Mutex
-	tokens   map[string]bool
-	mints    int
-	problems []string
+	ledger
 }
 
 // NewGoogleOAuth starts a token endpoint for a new service account.
@@ -38,7 +34,7 @@ func NewGoogleOAuth(t testing.TB) *GoogleOAuth {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &GoogleOAuth{ClientEmail: "sluice@fake-project.iam.gserviceaccount.com", key: key, tokens: map[string]bool{}}
+	g := &GoogleOAuth{ClientEmail: "sluice@fake-project.iam.gserviceaccount.com", key: key}
 	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(g.Close)
 	return g
@@ -63,31 +59,8 @@ func (g *GoogleOAuth) KeyJSON() []byte {
 	})
 }
 
-// Valid reports whether tok is an access token this endpoint minted.
-func (g *GoogleOAuth) Valid(tok string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.tokens[tok]
-}
-
-// Mints is how many tokens were minted.
-func (g *GoogleOAuth) Mints() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.mints
-}
-
-// Problems lists the token requests refused, and why.
-func (g *GoogleOAuth) Problems() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.problems...)
-}
-
 func (g *GoogleOAuth) refuse(w http.ResponseWriter, status int, code, desc string) {
-	g.mu.Lock()
-	g.problems = append(g.problems, code+": "+desc)
-	g.mu.Unlock()
+	g.refused(code + ": " + desc)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(mustJSON(map[string]string{"error": code, "error_description": desc}))
@@ -130,10 +103,7 @@ func (g *GoogleOAuth) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := "ya29.fake-" + randomHex(16)
-	g.mu.Lock()
-	g.tokens[access] = true
-	g.mints++
-	g.mu.Unlock()
+	g.minted(access)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Write(mustJSON(map[string]any{"access_token": access, "expires_in": 3599, "token_type": "Bearer"}))
 }
