@@ -126,20 +126,7 @@ spec: {models: [m], backendRefs: [{name: b}]}
 
 // TestSnapshot: a valid set compiles into the routing table and base URLs it describes.
 func TestSnapshot(t *testing.T) {
-	snap, err := build(t, `
-apiVersion: v1
-kind: Secret
-metadata: {name: key, namespace: ai}
-stringData: {apiKey: "sk-abc"}
----
-apiVersion: sluice.dev/v1alpha1
-kind: Backend
-metadata: {name: openai, namespace: ai}
-spec:
-  schema: OpenAI
-  url: https://api.openai.com/v1/
-  credentials: {apiKey: {secretRef: {name: key}}}
----
+	snap, err := build(t, openAIWithKey("sk-abc")+`---
 apiVersion: sluice.dev/v1alpha1
 kind: Backend
 metadata: {name: vllm, namespace: ai}
@@ -194,20 +181,7 @@ spec:
 
 	// An unchanged Backend keeps its Upstream (and connection pool) across a rebuild; a
 	// changed Secret does not.
-	again, err := build(t, strings.Replace(`
-apiVersion: v1
-kind: Secret
-metadata: {name: key, namespace: ai}
-stringData: {apiKey: "sk-abc"}
----
-apiVersion: sluice.dev/v1alpha1
-kind: Backend
-metadata: {name: openai, namespace: ai}
-spec:
-  schema: OpenAI
-  url: https://api.openai.com/v1/
-  credentials: {apiKey: {secretRef: {name: key}}}
-`, "", "", 1), snap)
+	again, err := build(t, openAIWithKey("sk-abc"), snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,20 +191,7 @@ spec:
 	if n := len(translate.Retired(snap, again)); n != 2 {
 		t.Fatalf("%d retired upstreams, want 2 (vllm, ip)", n)
 	}
-	rotated, err := build(t, `
-apiVersion: v1
-kind: Secret
-metadata: {name: key, namespace: ai}
-stringData: {apiKey: "sk-rotated"}
----
-apiVersion: sluice.dev/v1alpha1
-kind: Backend
-metadata: {name: openai, namespace: ai}
-spec:
-  schema: OpenAI
-  url: https://api.openai.com/v1/
-  credentials: {apiKey: {secretRef: {name: key}}}
-`, again)
+	rotated, err := build(t, openAIWithKey("sk-rotated"), again)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,4 +262,22 @@ spec: {hash: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f
 	if err == nil || !strings.Contains(err.Error(), "API keys need an AccessPolicy") {
 		t.Fatalf("a key without a policy: %v", err)
 	}
+}
+
+// openAIWithKey is an OpenAI Backend in namespace ai and the Secret holding its key.
+func openAIWithKey(key string) string {
+	return `
+apiVersion: v1
+kind: Secret
+metadata: {name: key, namespace: ai}
+stringData: {apiKey: "` + key + `"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: openai, namespace: ai}
+spec:
+  schema: OpenAI
+  url: https://api.openai.com/v1/
+  credentials: {apiKey: {secretRef: {name: key}}}
+`
 }
