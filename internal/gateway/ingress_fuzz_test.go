@@ -28,11 +28,13 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"model":"x","prompt":"p","stream":true}`,
 		` {"model" : "x" , "messages" : [ ] , "stream" : true } `,
 		`[]`, `{`, `{"model":1}`, ``,
+		`{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"stream":true}`,
 	} {
 		f.Add([]byte(s), uint8(exchange.EndpointChat))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, ep uint8) {
-		ex := &exchange.Exchange{Endpoint: exchange.Endpoint(1 + ep%3)}
+		endpoints := [...]exchange.Endpoint{exchange.EndpointChat, exchange.EndpointCompletions, exchange.EndpointEmbeddings, exchange.EndpointMessages, exchange.EndpointCountTokens}
+		ex := &exchange.Exchange{Endpoint: endpoints[int(ep)%len(endpoints)]}
 		if err := decodeRequest(ex, body); err != nil {
 			if err.Status != 400 || err.Code != apierr.CodeInvalidRequest {
 				t.Fatalf("unexpected error %+v", err)
