@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider/chat"
@@ -33,7 +35,7 @@ func TestCompleteChatGolden(t *testing.T) {
 			if err := json.Unmarshal(ans.Body, &r); err != nil || r.Created == 0 {
 				t.Fatalf("not a chat completion (%v): %s", err, ans.Body)
 			}
-			golden(t, c.out, createdIndented.ReplaceAll(indent(t, ans.Body), []byte(`"created": 0`)))
+			golden.Compare(t, c.out, createdIndented.ReplaceAll(golden.JSON(t, ans.Body), []byte(`"created": 0`)))
 			if ex.Usage != c.usage {
 				t.Errorf("usage %+v, want %+v", ex.Usage, c.usage)
 			}

@@ -1,10 +1,7 @@
 package anthropic
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,8 +16,6 @@ import (
 	"github.com/sluice-gateway/sluice/internal/provider"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -28,36 +23,6 @@ func fixture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// golden compares got with testdata/name (rewriting it with -update).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
-// indent pretty-prints JSON for a readable golden file, failing on invalid JSON.
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("invalid JSON %v: %s", err, b)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
 }
 
 var created = regexp.MustCompile(`"created":\d+`)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider"
@@ -21,7 +23,7 @@ func TestChatRequestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "messages_req.chat.golden.json", indent(t, out))
+	golden.Compare(t, "messages_req.chat.golden.json", golden.JSON(t, out))
 	// what the gateway's OpenAI path reads from it
 	r, err := chat.DecodeRequest(out)
 	if err != nil || !r.Stream || r.StreamOptions == nil || !r.StreamOptions.IncludeUsage || r.OutputLimit() != 1024 {
@@ -83,7 +85,7 @@ func TestMessagesAnswerGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "chat_resp_tool.messages.golden.json", indent(t, out))
+	golden.Compare(t, "chat_resp_tool.messages.golden.json", golden.JSON(t, out))
 }
 
 func TestMessagesAnswer(t *testing.T) {
@@ -135,7 +137,7 @@ func TestMessagesStreamGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, c.out, got)
+			golden.Compare(t, c.out, got)
 			checkAnthropicEvents(t, got)
 		})
 	}

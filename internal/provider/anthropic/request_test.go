@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 )
@@ -40,7 +42,7 @@ func TestTranslateRequestGolden(t *testing.T) {
 	} {
 		t.Run(c.out, func(t *testing.T) {
 			got := upstreamBody(t, New(c.opts), chatEx(fixture(t, c.in)))
-			golden(t, c.out, indent(t, got))
+			golden.Compare(t, c.out, golden.JSON(t, got))
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider"
 )
@@ -32,7 +34,7 @@ func TestStreamChatGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, c.out, got)
+			golden.Compare(t, c.out, got)
 			for _, d := range events(got) {
 				if d != "[DONE]" && !json.Valid([]byte(d)) {
 					t.Errorf("invalid event %s", d)

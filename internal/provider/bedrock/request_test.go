@@ -3,9 +3,7 @@ package bedrock
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,41 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n got: %s\nwant: %s", name, got, want)
-	}
-}
-
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		t.Fatalf("invalid JSON %s: %v", b, err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes()
-}
 
 func chatExchange(body string, stream bool) *exchange.Exchange {
 	return &exchange.Exchange{Endpoint: exchange.EndpointChat, Ingress: apierr.OpenAI, Body: []byte(body), Stream: stream, Model: "claude", UpstreamModel: "anthropic.claude-3-5-sonnet-20240620-v1:0"}
@@ -92,7 +61,7 @@ func TestTranslateGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "request/"+name+".golden.json", indent(t, requestBody(t, req)))
+			golden.Compare(t, "request/"+name+".golden.json", golden.JSON(t, requestBody(t, req)))
 		})
 	}
 	if n < 10 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 )
@@ -70,7 +72,7 @@ func TestCompleteGolden(t *testing.T) {
 			if ex.Usage != c.usage {
 				t.Errorf("usage %+v, want %+v", ex.Usage, c.usage)
 			}
-			golden(t, "response/"+c.name+".golden.json", indent(t, normalize(ans.Body)))
+			golden.Compare(t, "response/"+c.name+".golden.json", golden.JSON(t, normalize(ans.Body)))
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
@@ -141,7 +143,7 @@ func TestStreamGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := normalize([]byte(strings.Join(events, "")))
-			golden(t, "stream/"+c.name+".sse", got)
+			golden.Compare(t, "stream/"+c.name+".sse", got)
 			if string(ex.Output) != c.output {
 				t.Errorf("output %q, want %q", ex.Output, c.output)
 			}

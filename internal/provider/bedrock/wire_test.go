@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/golden"
+
 	"github.com/sluice-gateway/sluice/internal/exchange"
 )
 
@@ -85,8 +87,8 @@ func TestWireConverse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(indent(t, s.body)) != string(want) {
-		t.Errorf("body %s, want %s", indent(t, s.body), want)
+	if string(golden.JSON(t, s.body)) != string(want) {
+		t.Errorf("body %s, want %s", golden.JSON(t, s.body), want)
 	}
 
 	body, _ := io.ReadAll(resp.Body)
