@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+
+	"github.com/sluice-gateway/sluice/internal/egress"
 )
 
 // Condition is a compiled CEL condition over request and principal.
@@ -52,7 +54,7 @@ func (c *Condition) Eval(p *Principal, r *Request) bool {
 func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 	headers := make(map[string]string, len(r.Header))
 	for k, v := range r.Header {
-		if len(v) > 0 && !credentialHeader(k) {
+		if len(v) > 0 && !egress.IsCredentialHeader(k) {
 			headers[strings.ToLower(k)] = v[0]
 		}
 	}
@@ -90,13 +92,4 @@ func EnvOptions() []cel.EnvOption {
 		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
 		cel.OptionalTypes(),
 	}
-}
-
-// credentialHeader keeps credentials out of conditions (and so out of anything they log).
-func credentialHeader(k string) bool {
-	switch k {
-	case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie", "Proxy-Authorization":
-		return true
-	}
-	return false
 }

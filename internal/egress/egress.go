@@ -109,8 +109,20 @@ func (u *Upstream) CloseIdle() {
 	}
 }
 
-// clientCredentialHeaders are removed from every upstream request, whatever built it.
-var clientCredentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization", "Cookie"}
+// CredentialHeaders are the headers that carry a client's credential (canonical names).
+// They are removed from every upstream request, whatever built it; the rest of the
+// gateway uses this one list to keep them out of forwarding, logs and CEL.
+var CredentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization", "Cookie"}
+
+// IsCredentialHeader reports whether a canonical header name carries a credential.
+func IsCredentialHeader(canonicalName string) bool {
+	for _, h := range CredentialHeaders {
+		if h == canonicalName {
+			return true
+		}
+	}
+	return false
+}
 
 // credentialTransport applies the header policy, strips client credentials and signs with
 // the Backend's. It edits the request in place: requests reaching it are built by the
@@ -126,7 +138,7 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	if t.headers != nil {
 		t.headers.apply(req.Header)
 	}
-	for _, h := range clientCredentialHeaders {
+	for _, h := range CredentialHeaders {
 		delete(req.Header, h)
 	}
 	if t.signer != nil {

@@ -36,6 +36,15 @@ func (e Endpoint) String() string {
 	return "unknown"
 }
 
+// RuleName is the endpoint as access and rate-limit rules name it: count_tokens belongs
+// to messages.
+func (e Endpoint) RuleName() string {
+	if e == EndpointCountTokens {
+		return EndpointMessages.String()
+	}
+	return e.String()
+}
+
 // Usage is what an answer cost, in tokens.
 type Usage struct {
 	InputTokens         int64

@@ -265,7 +265,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	}
 	if pol != nil {
 		d := pol.Authorize(ex.Principal, &auth.Request{
-			Model: ex.Model, Endpoint: accessEndpoint(ex.IngressEndpoint), Stream: ex.Stream,
+			Model: ex.Model, Endpoint: ex.IngressEndpoint.RuleName(), Stream: ex.Stream,
 			MaxTokens: ex.MaxTokens, Header: r.Header, Body: ex.IngressBody,
 		})
 		if !d.Allowed {
@@ -350,14 +350,6 @@ func modelList(models []string) []byte {
 	}
 	b, _ := json.Marshal(list)
 	return b
-}
-
-// accessEndpoint names an endpoint as access rules do.
-func accessEndpoint(e exchange.Endpoint) string {
-	if e == exchange.EndpointCountTokens {
-		return "messages"
-	}
-	return e.String()
 }
 
 // audit logs a denial: who, which rule, why. Never the credential.

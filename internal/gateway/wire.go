@@ -18,10 +18,12 @@ import (
 
 // prepare sets ex up for an attempt through adapter a.
 func prepare(ex *exchange.Exchange, a provider.Adapter) *apierr.Error {
-	if ex.Ingress == apierr.OpenAI || a.Speaks(ex.Ingress) {
-		if ex.Endpoint != ex.IngressEndpoint || ex.BodyMutated && ex.Translated != nil {
-			ex.Endpoint, ex.Body, ex.BodyMutated = ex.IngressEndpoint, ex.IngressBody, true
-			ex.IncludeUsage = false
+	if ex.Ingress == apierr.OpenAI {
+		return nil
+	}
+	if a.Speaks(ex.Ingress) {
+		if ex.Endpoint != ex.IngressEndpoint { // an earlier attempt ran translated
+			ex.Endpoint, ex.Body, ex.BodyMutated, ex.IncludeUsage = ex.IngressEndpoint, ex.IngressBody, true, false
 		}
 		return nil
 	}

@@ -107,17 +107,8 @@ func NewRule(id string, r ratelimit.Rule, key, cost, matcher string) (*Rule, map
 			errs["trafficMatcher.celMatcher"] = err
 		}
 	}
-	out.usesBody = containsBody(key) || containsBody(matcher)
+	out.usesBody = strings.Contains(key, "body") || strings.Contains(matcher, "body")
 	return out, errs
-}
-
-func containsBody(s string) bool {
-	for i := 0; i+4 <= len(s); i++ {
-		if s[i:i+4] == "body" {
-			return true
-		}
-	}
-	return false
 }
 
 // AddCloser registers a store to stop when the set retires.
@@ -155,7 +146,7 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 	activation := func(withBody bool) map[string]any {
 		if act == nil || (withBody && act["request"].(map[string]any)["body"] == nil) {
 			act = auth.Activation(ex.Principal, &auth.Request{
-				Model: ex.Model, Endpoint: endpointName(ex.IngressEndpoint), Stream: ex.Stream,
+				Model: ex.Model, Endpoint: ex.IngressEndpoint.RuleName(), Stream: ex.Stream,
 				MaxTokens: ex.MaxTokens, Header: header, Body: ex.IngressBody,
 			}, withBody)
 		}
@@ -406,13 +397,6 @@ func estimateInput(ex *exchange.Exchange) int64 {
 		return int64(len(body) / 4) // a rough fallback for shapes the counter does not know
 	}
 	return int64(n)
-}
-
-func endpointName(e exchange.Endpoint) string {
-	if e == exchange.EndpointCountTokens {
-		return "messages"
-	}
-	return e.String()
 }
 
 // fastKey recognises keys that need no CEL: a string literal, or one field of principal or

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
+	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 )
 
@@ -69,22 +70,18 @@ var hopHeaders = map[string]bool{
 	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
-// dropHeaders are never forwarded upstream: the client's credentials and cookies, and
+// dropHeaders are never forwarded upstream: the client's credentials (egress's list) and
 // what the gateway sets itself.
-var dropHeaders = map[string]bool{
-	"Authorization": true, "X-Api-Key": true, "Api-Key": true, "X-Goog-Api-Key": true,
-	"Cookie": true, "Host": true, "Content-Length": true, "Accept-Encoding": true,
-	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
-}
-
-// IsCredentialHeader reports whether a header carries a client credential.
-func IsCredentialHeader(canonicalName string) bool {
-	switch canonicalName {
-	case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization", "Cookie":
-		return true
+var dropHeaders = func() map[string]bool {
+	m := map[string]bool{
+		"Host": true, "Content-Length": true, "Accept-Encoding": true,
+		"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
 	}
-	return false
-}
+	for _, h := range egress.CredentialHeaders {
+		m[h] = true
+	}
+	return m
+}()
 
 // ForwardHeaders copies the client's headers that may go upstream into dst. The value
 // slices are shared, not copied: the upstream request is built fresh for each attempt.
