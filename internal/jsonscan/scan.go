@@ -5,6 +5,8 @@
 package jsonscan
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unicode/utf8"
@@ -253,6 +255,10 @@ func (s *scanner) str() error {
 	}
 	s.i++
 	for s.i < len(s.data) {
+		s.i = skipPlain(s.data, s.i)
+		if s.i >= len(s.data) {
+			break
+		}
 		c := s.data[s.i]
 		switch {
 		case c == '"':
@@ -285,6 +291,34 @@ func (s *scanner) str() error {
 		}
 	}
 	return ErrSyntax
+}
+
+// SWAR constants: a byte in every lane.
+const (
+	lanes1  = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// skipPlain returns the index of the first byte at or after i that ends or escapes a
+// string or is a control character, eight bytes at a time: strings are most of a
+// request's bytes.
+func skipPlain(d []byte, i int) int {
+	for i+8 <= len(d) {
+		x := binary.LittleEndian.Uint64(d[i:])
+		q := x ^ (lanes1 * '"')
+		b := x ^ (lanes1 * '\\')
+		if ((x-lanes1*0x20)&^x|(q-lanes1)&^q|(b-lanes1)&^b)&lanes80 != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(d) {
+		if c := d[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 func (s *scanner) number() error {
@@ -378,6 +412,25 @@ func AppendUnquoted(dst, raw []byte) ([]byte, bool) {
 	}
 	in := raw[1 : len(raw)-1]
 	for i := 0; i < len(in); {
+		// Copy the run up to the next escape at once when it is valid UTF-8 (the
+		// common case); invalid bytes go the slow way, to become U+FFFD.
+		if j := bytes.IndexByte(in[i:], '\\'); j != 0 {
+			if j < 0 {
+				j = len(in) - i
+			}
+			run := in[i : i+j]
+			if utf8.Valid(run) {
+				dst = append(dst, run...)
+			} else {
+				for k := 0; k < len(run); {
+					r, size := utf8.DecodeRune(run[k:])
+					dst = utf8.AppendRune(dst, r)
+					k += size
+				}
+			}
+			i += j
+			continue
+		}
 		c := in[i]
 		switch {
 		case c == '\\':
