@@ -50,7 +50,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout))
 	return root
 }
 

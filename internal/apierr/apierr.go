@@ -26,6 +26,12 @@ const (
 	CodeMethodNotAllowed      = "method_not_allowed"
 	CodeNotReady              = "not_ready"
 	CodeInternal              = "internal_error"
+	// CodeContentBlocked: a payload processor rejected the request or the answer.
+	CodeContentBlocked = "content_blocked"
+	// CodeProcessorFailed: a FailClosed payload processor erred or timed out.
+	CodeProcessorFailed = "processor_failed"
+	// CodeThrottled: the caller is under a penalty for attack traffic.
+	CodeThrottled = "throttled"
 	// CodeClientClosed is logged, never sent: the client left before the answer.
 	CodeClientClosed = "client_closed_request"
 )

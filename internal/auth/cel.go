@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/sluice-gateway/sluice/internal/egress"
 )
@@ -92,4 +93,33 @@ func EnvOptions() []cel.EnvOption {
 		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
 		cel.OptionalTypes(),
 	}
+}
+
+// Expression is a compiled CEL expression of any type over request and principal (a
+// header value or a body field a payload processor sets).
+type Expression struct {
+	prg      cel.Program
+	usesBody bool
+}
+
+// CompileExpression compiles expr; its error is for the operator.
+func CompileExpression(expr string) (*Expression, error) {
+	if celEnvErr != nil {
+		return nil, celEnvErr
+	}
+	ast, iss := celEnv.Compile(expr)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	prg, err := celEnv.Program(ast, cel.CostLimit(100000), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, err
+	}
+	return &Expression{prg: prg, usesBody: strings.Contains(expr, "body")}, nil
+}
+
+// Eval runs the expression.
+func (e *Expression) Eval(p *Principal, r *Request) (ref.Val, error) {
+	out, _, err := e.prg.Eval(Activation(p, r, e.usesBody))
+	return out, err
 }

@@ -40,6 +40,10 @@ func (s *HeaderSigner) Sign(req *http.Request) error {
 	return nil
 }
 
+// Header returns the header the signer sets, for callers that are not HTTP requests
+// (an external processor's gRPC metadata).
+func (s *HeaderSigner) Header() (name, value string) { return s.header, s.value[0] }
+
 // TokenSigner sets Authorization: Bearer from an OAuth2 token source, which caches the
 // token and refreshes it before it expires.
 type TokenSigner struct {

@@ -25,6 +25,10 @@ type Upstream struct {
 	BaseURL   *url.URL
 	Timeouts  Timeouts
 	Transport http.RoundTripper
+	// TLS and Signer are the Backend's TLS configuration (nil: the defaults) and
+	// credential, for clients that do not speak HTTP through Transport (gRPC).
+	TLS       *tls.Config
+	Signer    Signer
 	slots     chan struct{}
 	closeIdle func()
 }
@@ -47,7 +51,7 @@ type Options struct {
 
 // NewUpstream builds an Upstream.
 func NewUpstream(o Options) *Upstream {
-	u := &Upstream{BaseURL: o.BaseURL, Timeouts: o.Timeouts}
+	u := &Upstream{BaseURL: o.BaseURL, Timeouts: o.Timeouts, TLS: o.TLS, Signer: o.Signer}
 	base := o.Base
 	if base == nil {
 		t := NewTransport(o.Timeouts)

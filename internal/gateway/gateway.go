@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/limits"
+	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -209,6 +210,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	rw := &recorder{ResponseWriter: w}
 	var body *bodyBuffer
 	var admission *limits.Admission
+	var run *payload.Run
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -224,7 +226,12 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		// After usage is known, and on every path out (errors and panics included), so
 		// nothing reserved is left unsettled.
 		admission.Settle(r.Context(), ex)
-		g.accessLog(r, ex, rw)
+		if run != nil {
+			run.Done()
+			g.logFindings(ex, run)
+		}
+		g.accessLog(r, ex, rw, run)
+		run.Release()
 		if body != nil {
 			body.release()
 		}
@@ -281,6 +288,15 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		return
 	}
 	ex.Route = rt.Ref
+	pre := st.snap.Payload.Chain(payload.PreRouting, rt.Ref)
+	postRouting := st.snap.Payload.Chain(payload.PostRouting, rt.Ref)
+	if !pre.Empty() || !postRouting.Empty() {
+		run = payload.NewRun(r.Context(), ex, clientAddr(r), redecode)
+		if e := run.Request(r.Context(), pre, payload.PreRouting); e != nil {
+			g.fail(rw, ex, e)
+			return
+		}
+	}
 	var lerr *apierr.Error
 	if admission, lerr = st.snap.Limits.Admit(r.Context(), ex, rt.Ref, r.Header); lerr != nil {
 		g.log.Info("rate limited", "request_id", ex.ID, "route", ex.Route, "code", lerr.Code, "message", lerr.Message)
@@ -291,13 +307,22 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	if over := admission.Shadowed(); over != nil {
 		g.log.Info("rate limit exceeded in shadow mode", "request_id", ex.ID, "route", ex.Route, "rules", over)
 	}
+	if run != nil {
+		if e := run.Request(r.Context(), postRouting, payload.PostRouting); e != nil {
+			g.fail(rw, ex, e)
+			return
+		}
+		if len(run.Findings) > 0 {
+			w.Header().Set("X-Sluice-Flags", payload.FlagsHeader(run.Findings))
+		}
+	}
 	ctx := r.Context()
 	if rt.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, rt.RequestTimeout, errRequestTimeout)
 		defer cancel()
 	}
-	g.forward(ctx, rw, ex, rt)
+	g.forward(ctx, rw, ex, rt, run)
 }
 
 func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *apierr.Error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
+	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -44,7 +45,7 @@ type failure struct {
 // weight; when that Backend is full, or the attempt fails with a connection failure or a
 // 5xx before any byte reached the client, it picks among the tier's remaining refs, and
 // when none is left, moves to the next tier.
-func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route) {
+func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, run *payload.Run) {
 	var last failure
 	inRegion := false
 	for ti := range rt.Tiers {
@@ -73,7 +74,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 				}
 				continue
 			}
-			o := g.attempt(ctx, w, ex, rt, ref, &last)
+			o := g.attempt(ctx, w, ex, rt, ref, run, &last)
 			up.Release()
 			if o == answered {
 				return
@@ -101,7 +102,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 }
 
 // attempt sends the exchange to one backend.
-func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, last *failure) outcome {
+func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure) outcome {
 	be := ref.Backend
 	up := be.Upstream
 	ex.Backend = be.Ref
@@ -168,7 +169,7 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		return fallBack
 	}
 	if ex.Stream && resp.StatusCode == http.StatusOK && !isJSON(resp.Header) {
-		return g.stream(ctx, actx, w, ex, be, resp, body, last)
+		return g.stream(ctx, actx, w, ex, be, resp, body, run, last)
 	}
 	buf := responsePool.Get().(*bytes.Buffer)
 	defer releaseResponse(buf)
@@ -192,6 +193,18 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	provider.ResponseHeaders(h, resp.Header)
 	for k, v := range ans.Header {
 		h[k] = v
+	}
+	if ans.Status < 300 && run.Responding() {
+		n := len(run.Findings)
+		body, e := run.Answer(ctx, ans.Status, h, ans.Body)
+		if e != nil {
+			g.fail(w, ex, e)
+			return answered
+		}
+		ans.Body = body
+		if len(run.Findings) > n {
+			h.Set("X-Sluice-Flags", payload.FlagsHeader(run.Findings))
+		}
 	}
 	h["Content-Length"] = []string{itoa(len(ans.Body))}
 	ex.Status = ans.Status
@@ -248,8 +261,9 @@ func isJSON(h http.Header) bool {
 
 // stream relays a streamed answer event by event, flushing each. Headers go out with the
 // first event, so a stream that fails before its first event can still fall back.
-func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, last *failure) outcome {
+func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, run *payload.Run, last *failure) outcome {
 	s := clientStream(ex, be.Adapter, be.Adapter.Stream(ex, resp.Header, body))
+	s = run.Stream(s, resp.StatusCode, resp.Header, func(e *apierr.Error) []byte { return streamError(ex, e) })
 	defer s.Close()
 	started := false
 	for {

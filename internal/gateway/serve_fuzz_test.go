@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzServe sends arbitrary requests through the whole gateway (access policy, rate
-// limits, Mock backend, both wires): nothing may panic or answer 500, and every error is
+// limits, every in-process payload processor, Mock backend, both wires): nothing may panic or answer 500, and every error is
 // JSON.
 func FuzzServe(f *testing.F) {
 	snap := gatewaytest.Build(f, limitedMock+apiKeyYAML("k", "sk-fuzz", "fuzzer", "t", []string{"dev"}, "")+`
@@ -34,6 +34,21 @@ metadata: {name: rl}
 spec:
   rules:
   - {name: tokens, key: principal.subject, limit: {volumeUnits: Tokens, volume: 1000000000, timeUnit: Minute}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: PayloadProcessor
+metadata: {name: guard}
+spec:
+  processors:
+  - {name: sig, inProcess: {signatures: {action: Flag}}}
+  - {name: inj, inspect: [User, Tool, System, Assistant], inProcess: {promptInjection: {action: Flag}}}
+  - {name: pii, inProcess: {pii: {action: Redact, scope: [Request, Response]}}}
+  - {name: words, inProcess: {contentFilter: {deny: [{word: zeus}, {regex: '(?i)x+y'}], action: Redact, scope: [Request, Response]}}}
+  - name: edit
+    inProcess:
+      setHeaders: [{name: x-team, value: principal.team}]
+      setBodyFields: [{name: metadata.sluice, value: 'request.endpoint'}]
+      removeBodyFields: [user]
 `, nil)
 	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	gw.Swap(snap)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
+	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/tokens"
 )
@@ -59,7 +60,7 @@ func (g *Gateway) settle(ex *exchange.Exchange, w *recorder) {
 }
 
 // accessLog writes one line per request: never bodies, never credentials.
-func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder) {
+func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder, run *payload.Run) {
 	status := ex.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -74,6 +75,10 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder)
 	subject, team := "", ""
 	if p := ex.Principal; p != nil {
 		subject, team = p.Subject, p.Team
+	}
+	flags := ""
+	if run != nil && len(run.Findings) > 0 {
+		flags = payload.FlagsHeader(run.Findings)
 	}
 	attrs := [...]slog.Attr{
 		slog.String("request_id", ex.ID),
@@ -94,6 +99,7 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder)
 		slog.Int64("input_tokens", ex.Usage.InputTokens),
 		slog.Int64("output_tokens", ex.Usage.OutputTokens),
 		slog.Bool("usage_estimated", ex.Usage.Estimated),
+		slog.String("flags", flags),
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)
 }

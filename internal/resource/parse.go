@@ -175,6 +175,7 @@ const (
 	kindAPIKey       = "APIKey"
 	kindAccessPolicy = "AccessPolicy"
 	kindRateLimit    = "RateLimitPolicy"
+	kindPayload      = "PayloadProcessor"
 	kindSecret       = "Secret"
 )
 
@@ -248,6 +249,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		obj = &v1alpha1.AccessPolicy{}
 	case kindRateLimit:
 		obj = &v1alpha1.RateLimitPolicy{}
+	case kindPayload:
+		obj = &v1alpha1.PayloadProcessor{}
 	case kindSecret:
 		obj = &corev1.Secret{}
 	}
@@ -296,6 +299,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		l.set.AccessPolicies = append(l.set.AccessPolicies, o)
 	case *v1alpha1.RateLimitPolicy:
 		l.set.RateLimitPolicies = append(l.set.RateLimitPolicies, o)
+	case *v1alpha1.PayloadProcessor:
+		l.set.PayloadProcessors = append(l.set.PayloadProcessors, o)
 	case *corev1.Secret:
 		mergeStringData(o)
 		l.set.Secrets = append(l.set.Secrets, o)
@@ -304,7 +309,7 @@ func (l *loader) doc(src Source, d rawDoc) {
 
 func knownKind(apiVersion, kind string) bool {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload:
 		return apiVersion == v1alpha1.APIVersion
 	case kindSecret:
 		return apiVersion == "v1"
@@ -314,12 +319,12 @@ func knownKind(apiVersion, kind string) bool {
 
 func kindMessage(apiVersion, kind string) string {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload:
 		return fmt.Sprintf("kind %s has apiVersion %s, not %q", kind, v1alpha1.APIVersion, apiVersion)
 	case kindSecret:
 		return fmt.Sprintf("kind Secret has apiVersion v1, not %q", apiVersion)
 	}
-	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey, AccessPolicy and RateLimitPolicy, v1 Secret",
+	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey, AccessPolicy, RateLimitPolicy and PayloadProcessor, v1 Secret",
 		kind, apiVersion, v1alpha1.APIVersion)
 }
 

@@ -33,6 +33,8 @@ type Set struct {
 	AccessPolicies []*v1alpha1.AccessPolicy
 	// RateLimitPolicies configure rate limits, quotas and budgets.
 	RateLimitPolicies []*v1alpha1.RateLimitPolicy
+	// PayloadProcessors inspect, change or reject requests and answers.
+	PayloadProcessors []*v1alpha1.PayloadProcessor
 	Secrets           []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source

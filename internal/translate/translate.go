@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/limits"
+	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -35,6 +36,9 @@ type Snapshot struct {
 	// Limits are the compiled rate-limit policies.
 	Limits *limits.Set
 	stores *stores
+	// Payload is the compiled PayloadProcessors.
+	Payload *payload.Set
+	payload *payloadState
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
 
@@ -43,13 +47,16 @@ type Snapshot struct {
 
 // Summary counts a snapshot's resources.
 type Summary struct {
-	Backends, ModelRoutes, Secrets, Models, APIKeys, AccessPolicies int
+	Backends, ModelRoutes, Secrets, Models, APIKeys, AccessPolicies, PayloadProcessors int
 }
 
 func (s Summary) String() string {
 	out := fmt.Sprintf("%d backends, %d model routes, %d secrets, %d models", s.Backends, s.ModelRoutes, s.Secrets, s.Models)
 	if s.AccessPolicies > 0 {
 		out += fmt.Sprintf(", %d access policy, %d API keys", s.AccessPolicies, s.APIKeys)
+	}
+	if s.PayloadProcessors > 0 {
+		out += fmt.Sprintf(", %d payload processors", s.PayloadProcessors)
 	}
 	return out
 }
@@ -268,9 +275,10 @@ func (b *builder) build() *Snapshot {
 		routeRefs[resource.Ref("ModelRoute", orDefault(mr.Namespace), mr.Name)] = true
 	}
 	snap.Limits, snap.stores = b.rateLimits(routeRefs)
+	snap.Payload, snap.payload = b.payloadProcessors(routeRefs, snap)
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
-	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies)}
+	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources}
 	return snap
 }
 
@@ -332,7 +340,8 @@ func baseURL(be *v1alpha1.Backend) (*url.URL, error) {
 }
 
 // RetireStores stops the rate-limit stores prev used and next does not (a removed policy's
-// memory counters, a Redis URL no longer named). Call it once next is in force.
+// memory counters, a Redis URL no longer named) and closes the external processors' clients
+// next no longer uses. Call it once next is in force.
 func RetireStores(prev, next *Snapshot) {
 	if prev == nil {
 		return
@@ -342,6 +351,11 @@ func RetireStores(prev, next *Snapshot) {
 		ns = next.stores
 	}
 	prev.stores.retire(ns)
+	var np *payloadState
+	if next != nil {
+		np = next.payload
+	}
+	prev.payload.retire(np)
 }
 
 // Retired returns the Upstreams of prev that next no longer uses, so their idle

@@ -160,6 +160,10 @@ func (d *Detector) Redact(dst, text []byte) ([]byte, int) {
 	return appendRedacted(dst, text, ms, 0), len(ms)
 }
 
+// AppendRedacted appends text to dst with the matches Find returned replaced by their
+// placeholders.
+func AppendRedacted(dst, text []byte, ms []Match) []byte { return appendRedacted(dst, text, ms, 0) }
+
 func appendRedacted(dst, text []byte, ms []Match, off int) []byte {
 	pos := off
 	for _, m := range ms {

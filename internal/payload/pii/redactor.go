@@ -19,10 +19,30 @@ const (
 // match can still span it; a match split across chunks is redacted as a
 // whole. A Redactor is not safe for concurrent use.
 type Redactor struct {
-	d   *Detector
-	buf []byte // buf[:ctx] is already released context, buf[ctx:] pending
-	ctx int
-	ms  []Match
+	d    *Detector
+	buf  []byte // buf[:ctx] is already released context, buf[ctx:] pending
+	ctx  int
+	ms   []Match
+	seen uint8 // entities redacted so far, a bit each
+}
+
+// Seen returns the entities redacted since the Redactor was made or Reset.
+func (r *Redactor) Seen() []Entity {
+	var out []Entity
+	for e := Entity(0); e < numEntities; e++ {
+		if r.seen&(1<<e) != 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SeenMask is Seen as a bit set (bit e for Entity e), without allocating.
+func (r *Redactor) SeenMask() uint8 { return r.seen }
+
+// Reset empties the Redactor for another stream.
+func (r *Redactor) Reset() {
+	r.buf, r.ctx, r.ms, r.seen = r.buf[:0], 0, r.ms[:0], 0
 }
 
 // NewRedactor returns a streaming Redactor using d.
@@ -89,6 +109,7 @@ func (r *Redactor) release(dst []byte, p int) []byte {
 		}
 		dst = append(dst, r.buf[pos:m.Start]...)
 		dst = append(dst, placeholders[m.Entity]...)
+		r.seen |= 1 << m.Entity
 		pos = m.End
 	}
 	if pos < p {
