@@ -41,9 +41,9 @@ func (c *cannedUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-func benchSnapshot(b *testing.B, up http.RoundTripper) *translate.Snapshot {
+func benchSnapshot(b *testing.B, up http.RoundTripper, extra string) *translate.Snapshot {
 	// Built from YAML like any snapshot, then pointed at the in-process upstream.
-	snap := gatewaytest.Build(b, backendYAML("up", "http://upstream.invalid/v1", "")+routeYAML("gpt-4o-mini", "[{name: up}]"), nil)
+	snap := gatewaytest.Build(b, backendYAML("up", "http://upstream.invalid/v1", "")+routeYAML("gpt-4o-mini", "[{name: up}]")+extra, nil)
 	for _, be := range snap.Backends {
 		be.Adapter = openai.Adapter{}
 		be.Upstream = egress.NewUpstream(egress.Options{
@@ -68,9 +68,9 @@ func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *discardWriter) Flush()                      {}
 
-func benchGateway(b *testing.B, up http.RoundTripper, body string) {
+func benchGateway(b *testing.B, up http.RoundTripper, body string, extra ...string) {
 	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	gw.Swap(benchSnapshot(b, up))
+	gw.Swap(benchSnapshot(b, up, strings.Join(extra, "")))
 	w := &discardWriter{h: http.Header{}}
 	rd := strings.NewReader(body)
 	req := httptest.NewRequest("POST", "/v1/chat/completions", rd)
@@ -113,6 +113,35 @@ func BenchmarkAddedStream(b *testing.B) {
 	for _, n := range []int{20, 200} {
 		b.Run(strconv.Itoa(n)+"chunks", func(b *testing.B) {
 			benchGateway(b, &cannedUpstream{body: sseAnswer(n), contentType: "text/event-stream"}, benchStreamRequest)
+		})
+	}
+}
+
+// guardrails is the default guardrail chain: signatures, prompt injection, PII (request and
+// response) and a content filter. Anomaly tracking is off here: a benchmark loop is one
+// caller repeating one prompt, which the tracker rightly flags on every request (its own
+// cost is BenchmarkRequest in internal/payload/anomaly).
+const guardrails = `---
+apiVersion: sluice.dev/v1alpha1
+kind: PayloadProcessor
+metadata: {name: guard}
+spec:
+  processors:
+  - {name: signatures, inProcess: {signatures: {action: Flag, anomalies: {disabled: true}}}}
+  - {name: injection, inProcess: {promptInjection: {}}}
+  - {name: pii, inProcess: {pii: {action: Redact, scope: [Request, Response]}}}
+  - {name: words, inProcess: {contentFilter: {deny: [{word: project-zeus}], scope: [Request, Response]}}}
+`
+
+// BenchmarkAddedGuarded is BenchmarkAddedPlain and BenchmarkAddedStream with the default
+// guardrails on requests and answers.
+func BenchmarkAddedGuarded(b *testing.B) {
+	b.Run("plain", func(b *testing.B) {
+		benchGateway(b, &cannedUpstream{body: []byte(benchAnswer), contentType: "application/json"}, benchRequest, guardrails)
+	})
+	for _, n := range []int{20, 200} {
+		b.Run("stream-"+strconv.Itoa(n)+"chunks", func(b *testing.B) {
+			benchGateway(b, &cannedUpstream{body: sseAnswer(n), contentType: "text/event-stream"}, benchStreamRequest, guardrails)
 		})
 	}
 }
