@@ -238,3 +238,19 @@ func BenchmarkStreamChunk(b *testing.B) {
 		}
 	}
 }
+
+// TestStreamFinishWithText: held text goes out in the event that carries the finish reason.
+func TestStreamFinishWithText(t *testing.T) {
+	r := responseRun(t, NewPII(cfg("pii", true), nil, Redact))
+	defer r.Release()
+	in := &fakeStream{events: []string{
+		oa("0", "call me at"),
+		`data: {"choices":[{"index":0,"delta":{"content":" +1 415 555 0132"},"finish_reason":"stop"}]}` + "\n\n",
+		"data: [DONE]\n\n",
+	}}
+	out := drain(t, r.Stream(in, 200, http.Header{}, render))
+	evs := strings.Split(strings.TrimSuffix(out, "\n\n"), "\n\n")
+	if len(evs) != 3 || !strings.Contains(evs[1], "[PHONE]") || !strings.Contains(evs[1], `"finish_reason":"stop"`) || strings.Contains(out, "555") {
+		t.Fatalf("got:\n%s", out)
+	}
+}

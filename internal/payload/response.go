@@ -179,7 +179,9 @@ func (s *streamState) Next() ([]byte, error) {
 	}
 	ch := s.choice(idx)
 	s.text = content.Text(s.text[:0], ev, seg)
-	text, e := s.filter(ch, s.text, false)
+	// A text event that also ends its choice (content with a finish reason) carries the
+	// held text itself.
+	text, e := s.filter(ch, s.text, boundary(ev))
 	if e != nil {
 		return s.stop(e), nil
 	}
