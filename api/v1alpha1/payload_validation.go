@@ -111,14 +111,7 @@ func (p *PayloadProcessor) Validate() field.ErrorList {
 	errs := validateMeta(p.Name, p.Namespace)
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	for i, t := range s.TargetRefs {
-		if t.Kind != "ModelRoute" {
-			errs = append(errs, field.NotSupported(sp.Child("targetRefs").Index(i).Child("kind"), t.Kind, []string{"ModelRoute"}))
-		}
-		if t.Name == "" {
-			errs = append(errs, field.Required(sp.Child("targetRefs").Index(i).Child("name"), ""))
-		}
-	}
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
 	switch s.Phase {
 	case PhasePreRouting, PhasePostRouting:
 	default:
@@ -351,18 +344,8 @@ func validateBodyPath(path string, p *field.Path) field.ErrorList {
 	return nil
 }
 
-func flagSafe(s string) bool {
-	if len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+// flagSafe keeps processor names fit for headers and logs.
+func flagSafe(s string) bool { return len(s) <= 63 && identChars(s) }
 
 func headerName(s string) bool {
 	if s == "" || len(s) > 256 {

@@ -41,14 +41,7 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 	errs := validateMeta(p.Name, p.Namespace)
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	for i, t := range s.TargetRefs {
-		if t.Kind != "ModelRoute" {
-			errs = append(errs, field.NotSupported(sp.Child("targetRefs").Index(i).Child("kind"), t.Kind, []string{"ModelRoute"}))
-		}
-		if t.Name == "" {
-			errs = append(errs, field.Required(sp.Child("targetRefs").Index(i).Child("name"), ""))
-		}
-	}
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
 	if len(s.Rules) == 0 {
 		errs = append(errs, field.Required(sp.Child("rules"), "at least one rule"))
 	}
@@ -108,6 +101,20 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 	case FailOpen, FailClosed:
 	default:
 		errs = append(errs, field.NotSupported(sp.Child("failureMode"), s.FailureMode, []string{"FailOpen", "FailClosed"}))
+	}
+	return errs
+}
+
+// validateTargetRefs checks a policy's targetRefs: ModelRoutes, named.
+func validateTargetRefs(refs []TargetRef, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, t := range refs {
+		if t.Kind != "ModelRoute" {
+			errs = append(errs, field.NotSupported(p.Index(i).Child("kind"), t.Kind, []string{"ModelRoute"}))
+		}
+		if t.Name == "" {
+			errs = append(errs, field.Required(p.Index(i).Child("name"), ""))
+		}
 	}
 	return errs
 }

@@ -182,9 +182,11 @@ func (s *BackendSpec) validateCredentials(p *field.Path) field.ErrorList {
 // pathSegment accepts identifiers that go into a URL path unescaped: letters, digits,
 // '-', '_' and '.', and not "." or "..".
 func pathSegment(s string) bool {
-	if s == "" || s == "." || s == ".." || len(s) > 128 {
-		return false
-	}
+	return s != "" && s != "." && s != ".." && len(s) <= 128 && identChars(s)
+}
+
+// identChars reports whether s has only letters, digits, '-', '_' and '.'.
+func identChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {

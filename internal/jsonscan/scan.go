@@ -526,3 +526,64 @@ func Bool(raw []byte) (value, ok bool) {
 
 // IsNull reports whether the raw value is the literal null.
 func IsNull(raw []byte) bool { return string(raw) == "null" }
+
+// AppendEscaped appends s as the inside of a JSON string. Invalid UTF-8 becomes U+FFFD;
+// U+2028 and U+2029 are escaped as encoding/json does, for JavaScript clients; unlike
+// encoding/json it leaves <, > and & alone: these strings go to models and API clients,
+// not into HTML.
+func AppendEscaped[T string | []byte](dst []byte, s T) []byte {
+	const hexDigits = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		var r rune
+		var size int
+		switch b := any(s).(type) {
+		case string:
+			r, size = utf8.DecodeRuneInString(b[i:])
+		case []byte:
+			r, size = utf8.DecodeRune(b[i:])
+		}
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			start = i + size
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			start = i + size
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// AppendQuoted appends s as a JSON string, quotes included (see AppendEscaped).
+func AppendQuoted[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	dst = AppendEscaped(dst, s)
+	return append(dst, '"')
+}

@@ -6,7 +6,6 @@ package content
 
 import (
 	"errors"
-	"unicode/utf8"
 
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
@@ -46,7 +45,7 @@ func Request(ep exchange.Endpoint, body []byte, dst []Segment) ([]Segment, error
 		switch ep {
 		case exchange.EndpointChat:
 			if string(m.Key(body)) == "messages" {
-				dst, err = chatMessages(body, v, off, dst)
+				dst, err = chatMessages(v, off, dst)
 			}
 		case exchange.EndpointCompletions:
 			if string(m.Key(body)) == "prompt" {
@@ -126,8 +125,10 @@ func stringOrStrings(v []byte, off int, p Part, dst []Segment) []Segment {
 	return str(v, off, p, dst)
 }
 
-// chatMessages reads OpenAI chat messages: content is a string or an array of parts.
-func chatMessages(body, v []byte, off int, dst []Segment) ([]Segment, error) {
+// messages reads an array of message objects: role names the part (role returns 0 for a
+// message not read), and each reads the message's content.
+func messages(v []byte, off int, dst []Segment, role func([]byte) Part,
+	each func(content []byte, off int, part Part, dst []Segment) []Segment) ([]Segment, error) {
 	if len(v) == 0 || v[0] != '[' {
 		return dst, nil
 	}
@@ -144,34 +145,42 @@ func chatMessages(body, v []byte, off int, dst []Segment) ([]Segment, error) {
 		jsonscan.Object(msg, func(m jsonscan.Member) bool {
 			switch string(m.Key(msg)) {
 			case "role":
-				part = chatRole(m.Value(msg))
+				part = role(m.Value(msg))
 			case "content":
 				content, contentOff = m.Value(msg), off+s+m.ValueStart
 			}
 			return true
 		})
-		if part == 0 || content == nil {
-			return true
+		if part != 0 && len(content) > 0 {
+			dst = each(content, contentOff, part, dst)
 		}
-		if content[0] == '[' {
-			jsonscan.Array(content, func(ps, pe int) bool {
-				item := content[ps:pe]
-				if t, ok := jsonscan.Get(item, "type"); ok && string(t) == `"text"` {
-					jsonscan.Object(item, func(m jsonscan.Member) bool {
-						if string(m.Key(item)) == "text" {
-							dst = str(m.Value(item), contentOff+ps+m.ValueStart, part, dst)
-						}
-						return true
-					})
-				}
-				return true
-			})
-			return true
-		}
-		dst = str(content, contentOff, part, dst)
 		return true
 	})
 	return dst, err
+}
+
+// chatMessages reads OpenAI chat messages: content is a string or an array of parts.
+func chatMessages(v []byte, off int, dst []Segment) ([]Segment, error) {
+	return messages(v, off, dst, chatRole, chatContent)
+}
+
+func chatContent(content []byte, off int, part Part, dst []Segment) []Segment {
+	if content[0] != '[' {
+		return str(content, off, part, dst)
+	}
+	jsonscan.Array(content, func(ps, pe int) bool {
+		item := content[ps:pe]
+		if t, ok := jsonscan.Get(item, "type"); ok && string(t) == `"text"` {
+			jsonscan.Object(item, func(m jsonscan.Member) bool {
+				if string(m.Key(item)) == "text" {
+					dst = str(m.Value(item), off+ps+m.ValueStart, part, dst)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return dst
 }
 
 func chatRole(v []byte) Part {
@@ -191,39 +200,17 @@ func chatRole(v []byte) Part {
 // anthropicMessages reads Anthropic messages: user text blocks are User, tool_result
 // blocks and text documents are Tool, assistant text is Assistant.
 func anthropicMessages(v []byte, off int, dst []Segment) ([]Segment, error) {
-	if len(v) == 0 || v[0] != '[' {
-		return dst, nil
+	return messages(v, off, dst, anthropicRole, anthropicContent)
+}
+
+func anthropicRole(v []byte) Part {
+	switch string(v) {
+	case `"user"`:
+		return User
+	case `"assistant"`:
+		return Assistant
 	}
-	var err error
-	jsonscan.Array(v, func(s, e int) bool {
-		msg := v[s:e]
-		if len(msg) == 0 || msg[0] != '{' {
-			err = ErrShape
-			return false
-		}
-		var part Part
-		var content []byte
-		contentOff := 0
-		jsonscan.Object(msg, func(m jsonscan.Member) bool {
-			switch string(m.Key(msg)) {
-			case "role":
-				switch string(m.Value(msg)) {
-				case `"user"`:
-					part = User
-				case `"assistant"`:
-					part = Assistant
-				}
-			case "content":
-				content, contentOff = m.Value(msg), off+s+m.ValueStart
-			}
-			return true
-		})
-		if part != 0 && content != nil {
-			dst = anthropicContent(content, contentOff, part, dst)
-		}
-		return true
-	})
-	return dst, err
+	return 0
 }
 
 // anthropicContent reads a string or an array of content blocks.
@@ -291,53 +278,5 @@ func Rewrite(body []byte, edits []Edit) []byte {
 	return append(out, body[prev:]...)
 }
 
-// AppendQuoted appends s as a JSON string. Unlike encoding/json it leaves <, > and &
-// alone: the body goes to a model, not into HTML.
-func AppendQuoted(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendQuoted appends s as a JSON string (jsonscan.AppendQuoted).
+func AppendQuoted(dst, s []byte) []byte { return jsonscan.AppendQuoted(dst, s) }

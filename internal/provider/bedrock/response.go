@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
@@ -101,7 +100,7 @@ func (*Adapter) Complete(ex *exchange.Exchange, status int, header http.Header, 
 	if hasText || len(calls) == 0 {
 		s := string(text)
 		msg.Content = &s
-		ex.Output = appendEscaped(ex.Output, text)
+		ex.Output = jsonscan.AppendEscaped(ex.Output, text)
 	}
 	resp := chat.Response{
 		ID:      responseID(header),
@@ -261,42 +260,4 @@ func upstreamError(status int, header http.Header, kind, msg string) *apierr.Err
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), sub)
-}
-
-// appendEscaped appends s as the inside of a JSON string. Invalid UTF-8 becomes U+FFFD;
-// U+2028 and U+2029 are escaped as encoding/json does, for JavaScript clients.
-func appendEscaped(dst, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
 }

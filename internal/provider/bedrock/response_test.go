@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gateway/sluice/internal/golden"
+	"github.com/sluice-gateway/sluice/internal/jsonscan"
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
@@ -203,7 +204,7 @@ func TestCompleteErrors(t *testing.T) {
 
 func TestAppendEscaped(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote \" back \\ nl \n tab \t cr \r", "ctl \x00\x01\x1f\x7f", "utf8 ☃ é 𝄞", "bad \xff\xfe utf8", "sep \u2028\u2029", "<html>&"} {
-		got := `"` + string(appendEscaped(nil, []byte(s))) + `"`
+		got := `"` + string(jsonscan.AppendEscaped(nil, []byte(s))) + `"`
 		var back string
 		if err := json.Unmarshal([]byte(got), &back); err != nil {
 			t.Errorf("%q: %s is not JSON: %v", s, got, err)

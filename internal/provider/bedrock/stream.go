@@ -40,11 +40,11 @@ func (*Adapter) Stream(ex *exchange.Exchange, header http.Header, body io.Reader
 	s.br.Reset(&s.src)
 	// Every chunk of the stream shares id, created and model.
 	s.prefix = append(s.prefix[:0], `data: {"id":"`...)
-	s.prefix = appendEscaped(s.prefix, []byte(responseID(header)))
+	s.prefix = jsonscan.AppendEscaped(s.prefix, []byte(responseID(header)))
 	s.prefix = append(s.prefix, `","object":"chat.completion.chunk","created":`...)
 	s.prefix = strconv.AppendInt(s.prefix, time.Now().Unix(), 10)
 	s.prefix = append(s.prefix, `,"model":"`...)
-	s.prefix = appendEscaped(s.prefix, []byte(responseModel(ex)))
+	s.prefix = jsonscan.AppendEscaped(s.prefix, []byte(responseModel(ex)))
 	s.prefix = append(s.prefix, `","choices":`...)
 	return s
 }
@@ -270,7 +270,7 @@ func (s *stream) content(raw []byte) {
 	s.begin()
 	s.out = append(s.out, `[{"index":0,"delta":{"content":"`...)
 	mark := len(s.out)
-	s.out = appendEscaped(s.out, s.scratch)
+	s.out = jsonscan.AppendEscaped(s.out, s.scratch)
 	s.ex.Output = append(s.ex.Output, s.out[mark:]...)
 	s.out = append(s.out, `"},"finish_reason":null}]`...)
 	s.end()
@@ -296,10 +296,10 @@ func (s *stream) toolStart(block int64, tu []byte) {
 	s.out = strconv.AppendInt(s.out, int64(st.tool), 10)
 	s.out = append(s.out, `,"id":"`...)
 	if s.unquote(rawID) {
-		s.out = appendEscaped(s.out, s.scratch)
+		s.out = jsonscan.AppendEscaped(s.out, s.scratch)
 	}
 	s.out = append(s.out, `","type":"function","function":{"name":"`...)
-	s.out = appendEscaped(s.out, []byte(name))
+	s.out = jsonscan.AppendEscaped(s.out, []byte(name))
 	s.out = append(s.out, `","arguments":""}}]},"finish_reason":null}]`...)
 	s.end()
 }
@@ -325,7 +325,7 @@ func (s *stream) toolInput(block int64, raw []byte) {
 	s.out = append(s.out, `[{"index":0,"delta":{"tool_calls":[{"index":`...)
 	s.out = strconv.AppendInt(s.out, int64(st.tool), 10)
 	s.out = append(s.out, `,"function":{"arguments":"`...)
-	s.out = appendEscaped(s.out, s.scratch)
+	s.out = jsonscan.AppendEscaped(s.out, s.scratch)
 	s.out = append(s.out, `"}}]},"finish_reason":null}]`...)
 	s.end()
 }

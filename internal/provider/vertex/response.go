@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/jsonscan"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/provider/chat"
 )
@@ -202,7 +203,7 @@ func chatAnswer(ex *exchange.Exchange, body []byte) ([]byte, error) {
 			case p.Text != nil:
 				hasText = true
 				text.WriteString(*p.Text)
-				ex.Output = appendEscaped(ex.Output, *p.Text)
+				ex.Output = jsonscan.AppendEscaped(ex.Output, *p.Text)
 			}
 		}
 	}
@@ -300,31 +301,3 @@ func statusOf(code int, status string) int {
 }
 
 var errMalformed = errors.New("vertex: malformed answer")
-
-// appendEscaped appends s as the inside of a JSON string. Unlike encoding/json it leaves
-// <, > and & alone, as the upstream does.
-func appendEscaped[T string | []byte](dst []byte, s T) []byte {
-	const hexDigits = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	return append(dst, s[start:]...)
-}

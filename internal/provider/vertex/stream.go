@@ -178,7 +178,7 @@ func (s *stream) start(respID []byte) {
 	h = append(h, `","object":"chat.completion.chunk","created":`...)
 	h = strconv.AppendInt(h, s.created, 10)
 	h = append(h, `,"model":"`...)
-	h = appendEscaped(h, s.ex.UpstreamModel)
+	h = jsonscan.AppendEscaped(h, s.ex.UpstreamModel)
 	h = append(h, `","choices":`...)
 	s.head = h
 	s.open()
@@ -284,7 +284,7 @@ func (s *stream) toolCall(call []byte) {
 	s.out = append(s.out, `","type":"function","function":{"name":`...)
 	s.out = append(s.out, name...)
 	s.out = append(s.out, `,"arguments":"`...)
-	s.out = appendEscaped(s.out, s.args.Bytes())
+	s.out = jsonscan.AppendEscaped(s.out, s.args.Bytes())
 	s.out = append(s.out, `"}}]},"finish_reason":null}]}`+"\n\n"...)
 	s.tools++
 }
