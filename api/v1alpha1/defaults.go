@@ -13,6 +13,8 @@ const (
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultMockChunks       = 8
 	DefaultWeight           = 1
+	DefaultRetryBase        = 100 * time.Millisecond
+	DefaultRetryMax         = 2 * time.Second
 	// MaxBackendRefs bounds the candidates of one route.
 	MaxBackendRefs = 64
 )
@@ -69,5 +71,15 @@ func (r *ModelRoute) Default() {
 			w := int32(DefaultWeight)
 			ref.Weight = &w
 		}
+	}
+	if rp := r.Spec.Retry; rp != nil {
+		if len(rp.RetryOn) == 0 {
+			rp.RetryOn = []RetryOn{RetryOn5xx, RetryOnConnectFailure}
+		}
+		if rp.Backoff == nil {
+			rp.Backoff = &RetryBackoff{}
+		}
+		defaultDuration(&rp.Backoff.Base, DefaultRetryBase)
+		defaultDuration(&rp.Backoff.Max, max(DefaultRetryMax, rp.Backoff.Base.Duration))
 	}
 }

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"encoding/json"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -24,6 +26,58 @@ type ModelRouteSpec struct {
 	// Regions, when set, allows only Backends whose region is listed, fallbacks
 	// included; a request that cannot be served there gets 403 region_not_allowed.
 	Regions []string `json:"regions,omitempty"`
+	// Retry sets how failed attempts are retried. Without it, an attempt that fails with a
+	// connection failure or a 5xx before any byte reached the client falls back to each
+	// other candidate once, without waiting.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+}
+
+// RetryPolicy is how a route retries failed attempts. An attempt is never retried once
+// bytes of its answer reached the client.
+type RetryPolicy struct {
+	// Attempts is the most attempts a request makes, the first included (1 to 10).
+	// Candidates are taken as without a policy (the tier's other refs, then the next
+	// tier); when all were tried, they are tried again in the same order.
+	Attempts int32 `json:"attempts"`
+	// RetryOn lists what is retried: 5xx, 429, connect-failure, timeout (no answer
+	// headers in time). Default [5xx, connect-failure]. (Not "on", as the design has it:
+	// YAML 1.1 reads a bare on: key as the boolean true, in Sluice and in kubectl alike.)
+	RetryOn []RetryOn `json:"retryOn,omitempty"`
+	// Backoff is the wait before a retry: exponential from base, capped at max, with full
+	// jitter. A 429's Retry-After is waited instead when it is longer and at most max;
+	// a longer Retry-After moves on to the next candidate at once.
+	Backoff *RetryBackoff `json:"backoff,omitempty"`
+}
+
+// RetryOn is a retryable condition.
+type RetryOn string
+
+// UnmarshalJSON also takes a bare number, so `retryOn: [429, 5xx]` reads as written.
+func (r *RetryOn) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+		*r = RetryOn(b)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*r = RetryOn(s)
+	return nil
+}
+
+// Retryable conditions.
+const (
+	RetryOn5xx            RetryOn = "5xx"
+	RetryOn429            RetryOn = "429"
+	RetryOnConnectFailure RetryOn = "connect-failure"
+	RetryOnTimeout        RetryOn = "timeout"
+)
+
+// RetryBackoff is exponential backoff. Defaults: base 100ms, max 2s.
+type RetryBackoff struct {
+	Base *metav1.Duration `json:"base,omitempty"`
+	Max  *metav1.Duration `json:"max,omitempty"`
 }
 
 // BackendRef is one candidate Backend of a route.

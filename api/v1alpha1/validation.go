@@ -391,6 +391,26 @@ func (r *ModelRoute) Validate() field.ErrorList {
 		errs = append(errs, positive(tp.Child("request"), t.Request)...)
 		errs = append(errs, positive(tp.Child("firstToken"), t.FirstToken)...)
 	}
+	if rp := r.Spec.Retry; rp != nil {
+		pp := p.Child("retry")
+		if rp.Attempts < 1 || rp.Attempts > 10 {
+			errs = append(errs, field.Invalid(pp.Child("attempts"), rp.Attempts, "must be between 1 and 10"))
+		}
+		for i, on := range rp.RetryOn {
+			switch on {
+			case RetryOn5xx, RetryOn429, RetryOnConnectFailure, RetryOnTimeout:
+			default:
+				errs = append(errs, field.NotSupported(pp.Child("retryOn").Index(i), on, []string{"5xx", "429", "connect-failure", "timeout"}))
+			}
+		}
+		if b := rp.Backoff; b != nil {
+			errs = append(errs, positive(pp.Child("backoff", "base"), b.Base)...)
+			errs = append(errs, positive(pp.Child("backoff", "max"), b.Max)...)
+			if b.Base != nil && b.Max != nil && b.Max.Duration < b.Base.Duration {
+				errs = append(errs, field.Invalid(pp.Child("backoff", "max"), b.Max.Duration.String(), "must be at least base"))
+			}
+		}
+	}
 	return errs
 }
 

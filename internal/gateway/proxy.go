@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,47 +40,115 @@ type failure struct {
 	status int
 	header http.Header
 	body   []byte
+	// kind is the retry condition the failure falls under; retryAfter a 429's wait.
+	kind       failKind
+	retryAfter time.Duration
+}
+
+// failKind classifies a failed attempt for the retry policy.
+type failKind uint8
+
+const (
+	failNone    failKind = iota
+	failConnect          // no connection, or it broke before the answer's headers
+	fail5xx
+	fail429
+	failTimeout // no answer headers within the firstByte timeout
+)
+
+// retryable reports whether the route may try again after f.
+func retryable(pol *route.Retry, f failKind) bool {
+	if pol == nil {
+		return f == failConnect || f == fail5xx
+	}
+	switch f {
+	case failConnect:
+		return pol.OnConnect
+	case fail5xx:
+		return pol.On5xx
+	case fail429:
+		return pol.On429
+	case failTimeout:
+		return pol.OnTimeout
+	}
+	return false
 }
 
 // forward tries the route's tiers in priority order. Within a tier it picks a ref by
-// weight; when that Backend is full, or the attempt fails with a connection failure or a
-// 5xx before any byte reached the client, it picks among the tier's remaining refs, and
-// when none is left, moves to the next tier.
+// weight; when that Backend is full, or the attempt fails in a retryable way before any
+// byte reached the client (without a retry policy: a connection failure or a 5xx), it
+// picks among the tier's remaining refs, and when none is left, moves to the next tier.
+// With a retry policy, the candidates are tried again in rounds until the attempts are
+// spent, with a backoff before each retry.
 func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, run *payload.Run) {
 	var last failure
 	inRegion := false
-	for ti := range rt.Tiers {
-		tier := &rt.Tiers[ti]
-		// tried is a bitset over refs (validation caps a route at 64); refs outside the
-		// allowed regions count as tried from the start, so no fallback leaves the region.
-		var tried uint64
-		for i := range tier.Refs {
-			if !rt.Allowed(tier.Refs[i].Backend.Region, ex.Regions) {
+	pol := rt.Retry
+	// skip holds, per tier, refs that must not be retried in a later round (a 429 that
+	// asked for a longer wait than the backoff allows).
+	var skip [8]uint64
+	stop, wait := false, false
+	for round := 0; !stop; round++ {
+		progressed := false
+		for ti := 0; ti < len(rt.Tiers) && !stop; ti++ {
+			tier := &rt.Tiers[ti]
+			// tried is a bitset over refs (validation caps a route at 64); refs outside the
+			// allowed regions count as tried from the start, so no fallback leaves the region.
+			var tried uint64
+			if ti < len(skip) {
+				tried = skip[ti]
+			}
+			for i := range tier.Refs {
+				if !rt.Allowed(tier.Refs[i].Backend.Region, ex.Regions) {
+					tried |= 1 << i
+				} else {
+					inRegion = true
+				}
+			}
+			for {
+				if pol != nil && ex.Attempts >= pol.Attempts {
+					stop = true
+					break
+				}
+				i := tier.Pick(func(i int) bool { return tried&(1<<i) != 0 })
+				if i < 0 {
+					break
+				}
 				tried |= 1 << i
-			} else {
-				inRegion = true
+				ref := &tier.Refs[i]
+				if wait {
+					if !g.backoff(ctx, w, ex, pol, &last) {
+						return
+					}
+					wait = false
+				}
+				up := ref.Backend.Upstream
+				if !up.TryAcquire() {
+					if last.err == nil && last.body == nil {
+						last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
+					}
+					continue
+				}
+				last.kind, last.retryAfter = failNone, 0
+				progressed = true
+				o := g.attempt(ctx, w, ex, rt, ref, run, &last)
+				up.Release()
+				if o == answered {
+					return
+				}
+				if !retryable(pol, last.kind) {
+					stop = true
+					break
+				}
+				if last.kind == fail429 && pol != nil && last.retryAfter > pol.Max && ti < len(skip) {
+					skip[ti] |= 1 << i
+				}
+				wait = pol != nil
+				// fall back: the tier's other refs first, then the next tier
 			}
 		}
-		for {
-			i := tier.Pick(func(i int) bool { return tried&(1<<i) != 0 })
-			if i < 0 {
-				break
-			}
-			tried |= 1 << i
-			ref := &tier.Refs[i]
-			up := ref.Backend.Upstream
-			if !up.TryAcquire() {
-				if last.err == nil && last.body == nil {
-					last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
-				}
-				continue
-			}
-			o := g.attempt(ctx, w, ex, rt, ref, run, &last)
-			up.Release()
-			if o == answered {
-				return
-			}
-			// fall back: the tier's other refs first, then the next tier
+		if pol == nil || !progressed {
+			break
 		}
 	}
 	switch {
@@ -99,6 +168,54 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	default:
 		g.fail(w, ex, &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
 	}
+}
+
+// retryAfter reads how long a 429 asks to wait: retry-after-ms (OpenAI), else
+// Retry-After in seconds or as an HTTP date; 0 when absent or unreadable.
+func retryAfter(h http.Header) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// backoff waits before retry number ex.Attempts: the policy's jittered backoff, or a
+// 429's Retry-After when that is longer and within the policy's max (a longer one moved
+// on to another candidate, which is tried without waiting). It reports false, having
+// answered, when the request ended while waiting.
+func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchange, pol *route.Retry, last *failure) bool {
+	d := pol.Backoff(ex.Attempts)
+	if last.kind == fail429 {
+		if last.retryAfter > pol.Max {
+			return true
+		}
+		d = max(d, last.retryAfter)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	}
+	if context.Cause(ctx) == errRequestTimeout {
+		g.fail(w, ex, &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The request timed out while retrying."})
+	} else {
+		ex.Status, ex.Code = 499, apierr.CodeClientClosed
+	}
+	return false
 }
 
 // attempt sends the exchange to one backend.
@@ -143,7 +260,7 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	defer wd.stop()
 	resp, err := up.Transport.RoundTrip(req)
 	if err != nil {
-		return g.transportFailure(ctx, actx, w, ex, err, last)
+		return g.transportFailure(ctx, actx, w, ex, rt, err, last)
 	}
 	defer resp.Body.Close()
 	next := up.Timeouts.Idle
@@ -153,7 +270,8 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	wd.arm(next, up.Timeouts.Idle)
 	body := wd.reader(resp.Body)
 
-	if resp.StatusCode >= 500 {
+	throttled := resp.StatusCode == http.StatusTooManyRequests && rt.Retry != nil && rt.Retry.On429
+	if resp.StatusCode >= 500 || throttled {
 		// Kept, in the client's wire, to answer with if no other backend does better.
 		b, _ := io.ReadAll(io.LimitReader(body, 1<<20))
 		ans, err := be.Adapter.Complete(ex, resp.StatusCode, resp.Header, b)
@@ -165,17 +283,20 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		for k, v := range ans.Header {
 			h[k] = v
 		}
-		*last = failure{status: ans.Status, header: h, body: ans.Body}
+		*last = failure{status: ans.Status, header: h, body: ans.Body, kind: fail5xx}
+		if throttled {
+			last.kind, last.retryAfter = fail429, retryAfter(resp.Header)
+		}
 		return fallBack
 	}
 	if ex.Stream && resp.StatusCode == http.StatusOK && !isJSON(resp.Header) {
-		return g.stream(ctx, actx, w, ex, be, resp, body, run, last)
+		return g.stream(ctx, actx, w, ex, rt, be, resp, body, run, last)
 	}
 	buf := responsePool.Get().(*bytes.Buffer)
 	defer releaseResponse(buf)
 	_, err = io.Copy(buf, io.LimitReader(body, g.opts.MaxResponseBytes+1))
 	if err != nil {
-		return g.transportFailure(ctx, actx, w, ex, err, last)
+		return g.transportFailure(ctx, actx, w, ex, rt, err, last)
 	}
 	if int64(buf.Len()) > g.opts.MaxResponseBytes {
 		g.fail(w, ex, &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer is too large."})
@@ -218,23 +339,33 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 }
 
 // transportFailure classifies an error before any byte reached the client.
-func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, err error, last *failure) outcome {
+func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, err error, last *failure) outcome {
 	switch {
 	case ctx.Err() != nil && context.Cause(ctx) != errRequestTimeout:
 		ex.Status, ex.Code = 499, apierr.CodeClientClosed
 		return answered
 	case isCredential(err):
-		*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamAuthFailed, Message: "The gateway could not obtain its credentials for the upstream provider."}}
+		// Another Backend has other credentials: always worth a fallback.
+		*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamAuthFailed, Message: "The gateway could not obtain its credentials for the upstream provider."}, kind: failConnect}
 		g.log.Error("upstream credential failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 		return fallBack
 	case isDial(err):
 		// a connection that could not be made (refused, unreachable, or timed out while
 		// connecting) is a connection failure: fall back
-	case context.Cause(ctx) == errRequestTimeout, context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
+	case context.Cause(ctx) == errRequestTimeout:
 		g.fail(w, ex, &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
 		return answered
+	case context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
+		e := &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."}
+		if rt.Retry != nil && rt.Retry.OnTimeout {
+			*last = failure{err: e, kind: failTimeout}
+			g.log.Warn("upstream attempt timed out", "request_id", ex.ID, "backend", ex.Backend)
+			return fallBack
+		}
+		g.fail(w, ex, e)
+		return answered
 	}
-	*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}}
+	*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}, kind: failConnect}
 	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	return fallBack
 }
@@ -261,7 +392,7 @@ func isJSON(h http.Header) bool {
 
 // stream relays a streamed answer event by event, flushing each. Headers go out with the
 // first event, so a stream that fails before its first event can still fall back.
-func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, be *route.Backend, resp *http.Response, body io.Reader, run *payload.Run, last *failure) outcome {
+func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, be *route.Backend, resp *http.Response, body io.Reader, run *payload.Run, last *failure) outcome {
 	s := clientStream(ex, be.Adapter, be.Adapter.Stream(ex, resp.Header, body))
 	s = run.Stream(s, resp.StatusCode, resp.Header, func(e *apierr.Error) []byte { return streamError(ex, e) })
 	defer s.Close()
@@ -276,7 +407,7 @@ func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Ex
 				return answered
 			}
 			if !started {
-				return g.transportFailure(ctx, actx, w, ex, err, last)
+				return g.transportFailure(ctx, actx, w, ex, rt, err, last)
 			}
 			g.abortStream(ctx, actx, w, ex, err)
 			return answered

@@ -50,6 +50,30 @@ type Route struct {
 	FirstTokenTimeout time.Duration
 	// Regions, when not nil, are the only Backend regions this route may use.
 	Regions map[string]bool
+	// Retry, when not nil, is the route's retry policy.
+	Retry *Retry
+}
+
+// Retry is a compiled retry policy.
+type Retry struct {
+	Attempts                           int
+	On5xx, On429, OnConnect, OnTimeout bool
+	Base, Max                          time.Duration
+}
+
+// Backoff is the wait before retry n (1 for the first retry): exponential from Base,
+// capped at Max, with full jitter (a random share of it), so clients that failed together
+// do not retry together.
+func (r *Retry) Backoff(n int) time.Duration {
+	d := r.Base
+	for i := 1; i < n && d < r.Max; i++ {
+		d *= 2
+	}
+	d = min(d, r.Max)
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
 
 // Allowed reports whether a Backend in region may serve this route, given the caller's

@@ -3,6 +3,7 @@ package route
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestLookupSpecificity(t *testing.T) {
@@ -61,6 +62,23 @@ func TestMatch(t *testing.T) {
 	} {
 		if got := Match(c.pattern, c.name); got != c.want {
 			t.Errorf("Match(%q, %q) = %v", c.pattern, c.name, got)
+		}
+	}
+}
+
+func TestRetryBackoff(t *testing.T) {
+	r := &Retry{Base: 100 * time.Millisecond, Max: time.Second}
+	for n, ceiling := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
+		var top time.Duration
+		for range 2000 {
+			d := r.Backoff(n)
+			if d <= 0 || d > ceiling {
+				t.Fatalf("retry %d: %v outside (0, %v]", n, d, ceiling)
+			}
+			top = max(top, d)
+		}
+		if top < ceiling*8/10 {
+			t.Fatalf("retry %d: jitter never came near %v (top %v)", n, ceiling, top)
 		}
 	}
 }

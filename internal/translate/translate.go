@@ -199,6 +199,21 @@ func (b *builder) build() *Snapshot {
 				rt.FirstTokenTimeout = t.FirstToken.Duration
 			}
 		}
+		if rp := mr.Spec.Retry; rp != nil {
+			rt.Retry = &route.Retry{Attempts: int(rp.Attempts), Base: rp.Backoff.Base.Duration, Max: rp.Backoff.Max.Duration}
+			for _, on := range rp.RetryOn {
+				switch on {
+				case v1alpha1.RetryOn5xx:
+					rt.Retry.On5xx = true
+				case v1alpha1.RetryOn429:
+					rt.Retry.On429 = true
+				case v1alpha1.RetryOnConnectFailure:
+					rt.Retry.OnConnect = true
+				case v1alpha1.RetryOnTimeout:
+					rt.Retry.OnTimeout = true
+				}
+			}
+		}
 		if len(mr.Spec.Regions) > 0 {
 			rt.Regions = map[string]bool{}
 			for _, reg := range mr.Spec.Regions {

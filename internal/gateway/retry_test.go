@@ -1,0 +1,164 @@
+package gateway_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/gateway"
+	"github.com/sluice-gateway/sluice/internal/gatewaytest"
+	"github.com/sluice-gateway/sluice/internal/provider/mock"
+)
+
+// faultyUpstream answers each request by the next step of its script: "500", "429",
+// "429:SECONDS" (with Retry-After), "hang" (no headers until the request is cancelled),
+// or "ok" (a normal answer); past the script's end it answers ok.
+type faultyUpstream struct {
+	*httptest.Server
+	mu     sync.Mutex
+	script []string
+	n      int
+}
+
+func newFaultyUpstream(t *testing.T, script ...string) *faultyUpstream {
+	u := &faultyUpstream{script: script}
+	ok := mock.NewHandler(v1alpha1.MockSpec{Chunks: 3}, []string{"m"})
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		step := "ok"
+		if u.n < len(u.script) {
+			step = u.script[u.n]
+		}
+		u.n++
+		u.mu.Unlock()
+		switch {
+		case step == "500":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(500)
+			w.Write([]byte(`{"error":{"message":"boom","type":"server_error","code":null}}`))
+		case strings.HasPrefix(step, "429"):
+			if secs, found := strings.CutPrefix(step, "429:"); found {
+				w.Header().Set("Retry-After", secs)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(429)
+			w.Write([]byte(`{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}`))
+		case step == "hang":
+			<-r.Context().Done()
+		default:
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			ok.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *faultyUpstream) requests() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
+}
+
+func retryRoute(refs, retry string) string {
+	return fmt.Sprintf(`
+apiVersion: sluice.dev/v1alpha1
+kind: ModelRoute
+metadata: {name: r}
+spec:
+  models: [m]
+  backendRefs: %s
+%s
+`, refs, retry)
+}
+
+func lastAttempts(t *testing.T, gw *gatewaytest.Gateway) float64 {
+	t.Helper()
+	gw.Log.Wait(t, "request", 1, 5*time.Second)
+	recs := gw.Log.Records("request")
+	return recs[len(recs)-1]["attempts"].(float64)
+}
+
+// TestRetryPolicy: what is retried, how often, and what the client gets when retries run out.
+func TestRetryPolicy(t *testing.T) {
+	const fast = "  retry: {attempts: %d, retryOn: [%s], backoff: {base: 1ms, max: 5ms}}"
+	cases := []struct {
+		name    string
+		script  []string
+		retry   string
+		status  int
+		upCalls int
+	}{
+		{"5xx retried on the same backend", []string{"500", "500"}, fmt.Sprintf(fast, 3, "5xx"), 200, 3},
+		{"attempts cap", []string{"500", "500", "500"}, fmt.Sprintf(fast, 2, "5xx"), 500, 2},
+		{"no policy: one try per backend", []string{"500"}, "", 500, 1},
+		{"429 retried after backoff", []string{"429"}, fmt.Sprintf(fast, 2, "429"), 200, 2},
+		{"short Retry-After waited", []string{"429:0"}, fmt.Sprintf(fast, 2, "429"), 200, 2},
+		{"429 not listed: passed on", []string{"429:7"}, fmt.Sprintf(fast, 3, "5xx"), 429, 1},
+		{"long Retry-After not waited for on the only backend", []string{"429:120"}, fmt.Sprintf(fast, 3, "429"), 429, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up := newFaultyUpstream(t, c.script...)
+			gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", "")+retryRoute("[{name: a}]", c.retry), nil, gateway.Options{})
+			resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+			if resp.StatusCode != c.status || up.requests() != c.upCalls {
+				t.Fatalf("status %d (want %d), upstream saw %d (want %d): %s", resp.StatusCode, c.status, up.requests(), c.upCalls, body)
+			}
+			if c.status == 429 && c.script[0] != "429" && resp.Header.Get("Retry-After") == "" {
+				t.Fatal("Retry-After not passed on")
+			}
+			if got := lastAttempts(t, gw); got != float64(c.upCalls) {
+				t.Fatalf("access log attempts %v", got)
+			}
+		})
+	}
+}
+
+// TestRetryMovesOn: a 429 asking for a long wait moves to the fallback at once, and that
+// backend is not retried later; a first-byte timeout is retried elsewhere when listed.
+func TestRetryMovesOn(t *testing.T) {
+	t.Run("long Retry-After", func(t *testing.T) {
+		a := newFaultyUpstream(t, "429:120", "429:120")
+		b := newFaultyUpstream(t, "500")
+		gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "")+backendYAML("b", b.URL+"/v1", "")+
+			retryRoute("[{name: a}, {name: b, priority: 1}]", "  retry: {attempts: 4, retryOn: [5xx, 429], backoff: {base: 1ms, max: 1s}}"), nil, gateway.Options{})
+		resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+		if resp.StatusCode != 200 || a.requests() != 1 || b.requests() != 2 {
+			t.Fatalf("%d: a saw %d, b saw %d: %s", resp.StatusCode, a.requests(), b.requests(), body)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		for _, on := range []string{"timeout", "5xx"} {
+			a := newFaultyUpstream(t, "hang")
+			b := newFaultyUpstream(t)
+			gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  timeouts: {firstByte: 50ms}")+backendYAML("b", b.URL+"/v1", "")+
+				retryRoute("[{name: a}, {name: b, priority: 1}]", "  retry: {attempts: 2, retryOn: ["+on+"], backoff: {base: 1ms, max: 2ms}}"), nil, gateway.Options{})
+			resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+			switch {
+			case on == "timeout" && (resp.StatusCode != 200 || b.requests() != 1):
+				t.Fatalf("on timeout: %d, b saw %d: %s", resp.StatusCode, b.requests(), body)
+			case on == "5xx" && (resp.StatusCode != 504 || b.requests() != 0):
+				t.Fatalf("timeout not listed: %d, b saw %d: %s", resp.StatusCode, b.requests(), body)
+			}
+		}
+	})
+}
+
+// TestRetryDeadline: the route's request timeout bounds all attempts and waits.
+func TestRetryDeadline(t *testing.T) {
+	up := newFaultyUpstream(t, "500", "500", "500", "500", "500")
+	gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", "")+retryRoute("[{name: a}]",
+		"  timeouts: {request: 100ms}\n  retry: {attempts: 5, retryOn: [5xx], backoff: {base: 10s, max: 10s}}"), nil, gateway.Options{})
+	resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+	if code, _ := errCode(t, body); resp.StatusCode != 504 || code != "upstream_timeout" || up.requests() != 1 {
+		t.Fatalf("%d %s (upstream saw %d)", resp.StatusCode, body, up.requests())
+	}
+}
