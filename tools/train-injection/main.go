@@ -2,6 +2,7 @@
 // detector (internal/payload/injection) and writes its weights.
 //
 //	go run ./tools/train-injection [--data ../shared/evaldata] [--out internal/payload/injection/model.bin]
+//	go run ./tools/train-injection --cv --fold 0..4 [--sections] [-v]   # tuning: never look at held-out rows
 //
 // Training data:
 //
@@ -10,7 +11,7 @@
 //     left out entirely (harmful requests, not injections: neither label
 //     fits);
 //   - the examples in corpus/ (attack_*.txt are attacks, benign_*.txt are
-//     not), written for this project: attacks in fifteen languages and
+//     not), written for this project: attacks in eighteen languages and
 //     everyday prompts of all lengths, including security questions and
 //     role-play requests that are not attacks;
 //   - synthetic documents built from those training rows: several benign
@@ -23,10 +24,12 @@
 // detector. Plain SGD with L2 regularisation, weights averaged over the
 // last epochs, then quantised to int8. The classes are balanced, the benign
 // one weighted a little more (--benign-weight: most real traffic is benign)
-// and each authored example counts three data-set rows (--authored-weight:
-// they carry the languages and everyday wording the data sets lack). The
-// defaults are the ones the committed model was trained with, chosen on a
-// validation fold (--cv), not on the held-out rows. Everything is
+// and each authored example counts three data-set rows
+// (--authored-weight: they carry the languages and everyday wording the
+// data sets lack). The defaults are the ones the committed model was
+// trained with, chosen by cross-validation on the training rows (--cv with
+// --fold 0-4, --sections for per-language figures), not on the held-out
+// rows. Everything is
 // deterministic (fixed seeds, epochs and order), so the same inputs give
 // the same bytes; training takes a few seconds.
 //
@@ -65,6 +68,8 @@ func main() {
 	out := flag.String("out", "", "model file to write (default internal/payload/injection/model.bin in the module)")
 	corpusDir := flag.String("corpus", "", "authored examples (default tools/train-injection/corpus in the module)")
 	cv := flag.Bool("cv", false, "hold back a validation fold of the training rows and report it")
+	fold := flag.Int("fold", 0, "with --cv, which fifth of the training rows to hold back (0-4)")
+	sections := flag.Bool("sections", false, "report authored examples per section (a one-word comment line such as \"# German\" starts one)")
 	epochs := flag.Int("epochs", 16, "training epochs")
 	lambda := flag.Float64("l2", 1e-4, "L2 regularisation per example")
 	lr := flag.Float64("lr", 1.0, "initial learning rate")
@@ -95,12 +100,15 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	corpus, err := loadCorpus(*corpusDir)
+	if *fold < 0 || *fold > 4 {
+		log.Fatal("--fold must be 0-4")
+	}
+	corpus, err := loadCorpus(*corpusDir, *sections)
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	cfg := config{epochs: *epochs, lambda: *lambda, lr: *lr, cv: *cv, benignWeight: *benignWeight, authoredWeight: *authoredWeight}
+	cfg := config{epochs: *epochs, lambda: *lambda, lr: *lr, cv: *cv, fold: uint64(*fold), benignWeight: *benignWeight, authoredWeight: *authoredWeight}
 	tr := buildTraining(sets, corpus, cfg)
 	fmt.Printf("training examples: %d attack, %d benign (%d from data sets, %d authored, %d synthetic); validation: %d\n",
 		tr.pos, tr.neg, tr.fromData, tr.authored, tr.synthetic, len(tr.valid))
@@ -133,6 +141,7 @@ type config struct {
 	lambda         float64
 	lr             float64
 	cv             bool
+	fold           uint64
 	benignWeight   float64
 	authoredWeight float64
 }
@@ -160,12 +169,13 @@ type training struct {
 }
 
 // validFold picks the --cv validation rows: another fifth of the training
-// rows, by a differently salted hash.
-func validFold(text string) bool {
+// rows, by a differently salted hash (--fold picks which fifth, so five
+// runs validate on every training row once).
+func validFold(text string, fold uint64) bool {
 	h := fnv.New64a()
 	io.WriteString(h, "validation:")
 	io.WriteString(h, text)
-	return h.Sum64()%5 == 0
+	return h.Sum64()%5 == fold
 }
 
 func buildTraining(sets []evaldata.Set, corpus []corpusFile, cfg config) *training {
@@ -186,7 +196,7 @@ func buildTraining(sets []evaldata.Set, corpus []corpusFile, cfg config) *traini
 				tr.heldout = append(tr.heldout, r)
 			case s.Informational:
 				// Not trained on (see the package comment).
-			case cfg.cv && validFold(t):
+			case cfg.cv && validFold(t, cfg.fold):
 				tr.valid = append(tr.valid, r)
 			default:
 				tr.trainRows = append(tr.trainRows, r)
@@ -196,9 +206,13 @@ func buildTraining(sets []evaldata.Set, corpus []corpusFile, cfg config) *traini
 		}
 	}
 	for _, f := range corpus {
-		for _, t := range f.texts {
-			r := row{set: "corpus/" + f.name, malicious: f.malicious, text: t}
-			if cfg.cv && validFold(t) {
+		for i, t := range f.texts {
+			set := "corpus/" + f.name
+			if f.sections != nil && f.sections[i] != "" {
+				set += "#" + f.sections[i]
+			}
+			r := row{set: set, malicious: f.malicious, text: t}
+			if cfg.cv && validFold(t, cfg.fold) {
 				tr.valid = append(tr.valid, r)
 				continue
 			}
@@ -422,7 +436,7 @@ func report(d *injection.Detector, rows []row, verbose bool) {
 		informational bool
 	}
 	stats := map[string]*stat{}
-	var scored []scoredRow
+	var scored, scoredData []scoredRow
 	var names []string
 	for _, r := range rows {
 		s := stats[r.set]
@@ -435,6 +449,9 @@ func report(d *injection.Detector, rows []row, verbose bool) {
 		res := d.Score([]byte(r.text))
 		if !r.informational {
 			scored = append(scored, scoredRow{res.Score, r.malicious})
+			if !strings.HasPrefix(r.set, "corpus/") {
+				scoredData = append(scoredData, scoredRow{res.Score, r.malicious})
+			}
 		}
 		hit := res.Score >= injection.DefaultThreshold
 		if hit {
@@ -451,6 +468,9 @@ func report(d *injection.Detector, rows []row, verbose bool) {
 	sort.Strings(names)
 	defer func() {
 		fmt.Printf("  %-46s %.4f (threshold-free ranking quality)\n", "AUC", auc(scored))
+		if len(scoredData) < len(scored) {
+			fmt.Printf("  %-46s %.4f\n", "AUC (data-set rows only)", auc(scoredData))
+		}
 		fmt.Printf("  %-46s", "recall / false positives at threshold")
 		for _, th := range []float64{0.3, 0.4, 0.5, 0.6, 0.7} {
 			var p, tp, n, fp int
@@ -537,9 +557,10 @@ type corpusFile struct {
 	name      string
 	malicious bool
 	texts     []string
+	sections  []string // per text, with --sections
 }
 
-func loadCorpus(dir string) ([]corpusFile, error) {
+func loadCorpus(dir string, sections bool) ([]corpusFile, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
 		return nil, err
@@ -566,12 +587,22 @@ func loadCorpus(dir string) ([]corpusFile, error) {
 		}
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		section := ""
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
+			if c, ok := strings.CutPrefix(line, "#"); ok {
+				if c = strings.TrimSpace(c); c != "" && !strings.ContainsAny(c, " ,.:") {
+					section = c
+				}
+				continue
+			}
+			if line == "" {
 				continue
 			}
 			f.texts = append(f.texts, strings.ReplaceAll(line, `\n`, "\n"))
+			if sections {
+				f.sections = append(f.sections, section)
+			}
 		}
 		fh.Close()
 		if err := sc.Err(); err != nil {

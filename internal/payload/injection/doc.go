@@ -15,8 +15,10 @@
 //   - Weighted signature rules (rules.go) over multilingual concepts
 //     (vocab.go): instruction overrides, persona switches, "no
 //     restrictions" role-play, system-prompt and secret extraction, fake
-//     chat-template turns and delimiters, in fifteen languages. A rule is a
-//     sequence of concepts, so one rule covers every language.
+//     chat-template turns and delimiters, text addressed to "the AI reading
+//     this", in fifteen languages (and the commonest terms in Ukrainian,
+//     Vietnamese and Indonesian). A rule is a sequence of concepts, so one
+//     rule covers every language.
 //   - A linear classifier (logistic regression) over hashed character
 //     4-grams and words of the normalised text (features.go). Texts are
 //     scored in 512-byte windows, each window's weights summed and divided

@@ -45,11 +45,11 @@ var ruleDefs = []ruleDef{
 	{name: "ignore-previous-instructions", weight: 2, seq: "PREV|YOUR|ALL TASK IGNORE_POST", gap: 4},
 	{name: "instructions-changed", weight: 2, seq: "PREV|YOUR|ALL INSTR CHANGED", gap: 5},
 	{name: "instructions-changed", weight: 1.5, seq: "INSTR CHANGED", gap: 3},
-	{name: "new-instructions", weight: 1, seq: "NEW INSTR|TASK", gap: 2},
-	{name: "new-instructions", weight: 1, seq: "INSTR|TASK NEW", gap: 2},
+	{name: "new-instructions", weight: 1, seq: "NEW INSTR|TASK", gap: 2, unless: "RULES"},
+	{name: "new-instructions", weight: 1, seq: "INSTR|TASK NEW", gap: 2, unless: "RULES"},
 
 	// Persona switches and jailbreak personas.
-	{name: "you-are-now", weight: 1.5, seq: "YOUARENOW"},
+	{name: "you-are-now", weight: 1.5, seq: "YOUARENOW", unless: "YOUARENOW_NEG"},
 	{name: "you-are-now", weight: 0.5, seq: "FROMNOW"},
 	{name: "developer-mode", weight: 1, seq: "DEVMODE"},
 	{name: "developer-mode", weight: 2.5, seq: "YOUARENOW|FROMNOW|PRETEND|DISABLE DEVMODE", gap: 8},
@@ -77,6 +77,9 @@ var ruleDefs = []ruleDef{
 	{name: "secret-extraction", weight: 1.5, seq: "SAY SECRET", gap: 3, unless: "SECRET_NEG"},
 	{name: "access-granted", weight: 2, seq: "ACCESSGRANTED"},
 	{name: "access-granted", weight: 3, seq: "SAY ACCESSGRANTED", gap: 6},
+
+	{name: "context-extraction", weight: 2, seq: "BEFORE_MSG"},
+	{name: "addresses-the-model", weight: 2, seq: "AI_ADDRESS"},
 
 	{name: "fake-delimiter", weight: 2, seq: "DELIM"},
 	{name: "output-hijack", weight: 2.5, seq: "NOANSWER SAY", gap: 8},

@@ -14,7 +14,8 @@ package injection
 //
 // Languages covered: English, German, French, Spanish, Italian, Portuguese,
 // Dutch, Russian, Polish, Chinese, Japanese, Korean, Arabic, Hindi,
-// Turkish.
+// Turkish, and the commonest terms in Ukrainian, Vietnamese and
+// Indonesian.
 var conceptTerms = []struct {
 	name  string
 	terms []string
@@ -62,6 +63,8 @@ var conceptTerms = []struct {
 		// Arabic
 		"تجاهل", "تجاهلي", "تجاهلوا", "وتجاهل", "وانس", "انس", "انسى", "انسي", "انسوا", "اهمل", "أهمل", "لا تتبع",
 		"لا تلتزم ب", "تخل عن",
+		// Ukrainian, Vietnamese, Indonesian
+		"ігноруй", "ігноруйте", "проігноруй", "проігноруйте", "не зважай на", "не звертай уваги на", "відкинь", "bỏ qua", "phớt lờ", "quên đi", "hãy quên", "không tuân theo", "abaikan", "lupakan", "jangan ikuti", "jangan hiraukan", "acuhkan",
 	}},
 	// Weaker verbs: also used for files, firewall rules and settings.
 	{"IGNORE_WEAK", []string{
@@ -133,6 +136,8 @@ var conceptTerms = []struct {
 		"الإرشادات", "إرشادات", "القيود",
 		"निर्देश*", "नियम*", "आदेश*", "हिदायत*", "प्रतिबंध*",
 		"talimat*", "kural*", "komut*", "yönerge*", "emir*", "kısıtlama*", "sistem istemi*",
+		// Ukrainian, Vietnamese, Indonesian
+		"інструкці*", "вказівк*", "правила", "обмеження", "команди", "hướng dẫn", "chỉ dẫn", "quy tắc", "lệnh", "chỉ thị", "giới hạn", "instruksi", "instruksimu", "perintah", "aturan", "arahan", "batasan", "pedoman",
 	}},
 	// Modifiers that point at the model's own instructions.
 	{"PREV", []string{
@@ -155,17 +160,23 @@ var conceptTerms = []struct {
 		"前の", "上記", "これまで", "先ほど", "元の", "이전*", "앞의", "위의", "기존*", "원래*",
 		"السابقة", "السابق", "الأصلية", "الاولى", "الأولى", "पिछले", "पिछली", "पिछला", "पहले",
 		"पूर्व", "önceki*", "eski", "yukarıdaki*", "şimdiye kadarki",
+		// Ukrainian, Vietnamese, Indonesian
+		"попередн*", "вищенаведен*", "початков*", "trước đó", "trước", "ở trên", "ban đầu", "sebelumnya", "di atas", "awal", "asli",
 	}},
 	{"ALL", []string{
 		"all", "all of", "all the", "every", "alle", "allen", "sämtliche", "toutes", "tous",
 		"todas", "todos", "tutte", "tutti", "todas as", "todos os", "все", "всех", "всем",
 		"wszystkie", "wszystkich", "所有", "全部", "すべて", "全て", "모든", "جميع", "كل", "सभी",
 		"सारे", "सब", "tüm", "bütün",
+		// Ukrainian, Vietnamese, Indonesian
+		"усі", "всі", "tất cả", "mọi", "semua", "seluruh",
 	}},
 	{"YOUR", []string{
 		"your", "deine", "deinen", "ihre", "tes", "vos", "tus", "sus", "tue", "le tue", "suas",
 		"seus", "jouw", "je", "твои", "ваши", "свои", "twoje", "swoje", "你的", "あなたの",
 		"너의", "당신의", "अपने", "senin",
+		// Ukrainian, Vietnamese, Indonesian
+		"твої", "ваші", "của bạn", "kamu", "anda", "-mu",
 	}},
 	// "the above", "everything above": the context itself.
 	{"ABOVE", []string{
@@ -177,6 +188,8 @@ var conceptTerms = []struct {
 		"o acima", "tudo acima", "tudo o que foi dito", "het bovenstaande", "alles hierboven",
 		"всё выше", "все выше", "вышесказанное", "выше", "powyższe", "wszystko powyżej",
 		"上面的", "以上内容", "上記", "위의 내용", "위 내용", "ما سبق", "أعلاه", "ऊपर", "yukarıdakileri",
+		// Ukrainian, Vietnamese, Indonesian
+		"все вище", "усе вище", "вищесказане", "mọi thứ ở trên", "ở trên", "semua yang di atas", "di atas",
 	}},
 	{"EVERYTHING", []string{
 		"everything", "all that", "all of that", "anything", "what you were told",
@@ -185,6 +198,8 @@ var conceptTerms = []struct {
 		"tutto quello", "tudo", "tudo o que", "alles wat", "всё", "все что", "всё что",
 		"wszystko", "wszystko co", "一切", "所有内容", "全部内容", "すべて", "全て", "모든 것",
 		"모두", "كل شيء", "كل ما", "सब कुछ", "सबकुछ", "सब", "her şeyi", "herşeyi",
+		// Ukrainian, Vietnamese, Indonesian
+		"усе", "все що", "усе що", "mọi thứ", "tất cả", "semua", "semuanya", "segalanya",
 	}},
 	{"NEW", []string{
 		"new", "updated", "different", "real", "actual", "true", "revised", "replacement",
@@ -215,6 +230,56 @@ var conceptTerms = []struct {
 		"你现在是", "你現在是", "你不再是", "现在你是", "現在你是", "あなたは今", "今からあなたは",
 		"あなたはもう", "이제 너는", "이제 당신은", "지금부터 너는", "너는 이제", "أنت الآن", "انت الان",
 		"لم تعد", "अब तुम", "अब आप", "तुम अब", "आप अब", "artık sen", "sen artık", "şimdi sen",
+		// Ukrainian, Vietnamese, Indonesian
+		"тепер ти", "ти більше не", "bây giờ bạn là", "bạn không còn", "từ giờ bạn là", "sekarang kamu adalah", "sekarang anda adalah", "kamu tidak lagi", "anda tidak lagi", "kamu sekarang",
+	}},
+	// Ordinary sentences that start like a persona switch: "you are now a
+	// member of the team", "you're now ready to start" (cancel YOUARENOW).
+	{"YOUARENOW_NEG", []string{
+		"member", "members", "part of", "ready", "welcome", "logged in", "signed in",
+		"registered", "subscribed", "enrolled", "connected", "eligible", "able to", "all set",
+		"mitglied", "teil", "willkommen", "bereit", "angemeldet", "membre", "bienvenue", "prêt",
+		"inscrit", "miembro", "parte del", "bienvenido", "listo", "membro", "parte del", "benvenuto",
+		"pronto", "bem-vindo", "parte da", "lid", "welkom", "klaar", "участник", "часть",
+		"добро пожаловать", "готов", "członkiem", "częścią", "witaj", "成员", "一员", "欢迎",
+		"メンバー", "ようこそ", "멤버", "환영", "عضو", "مرحبا", "सदस्य", "स्वागत", "üyesi", "üyesisin", "hoş geldin",
+	}},
+	// A text addressing the model that reads it (indirect injection):
+	// "note to the AI:", "AI assistants reading this".
+	{"AI_ADDRESS", []string{
+		"note to the ai", "note for the ai", "note to the model", "note for the model",
+		"note to the assistant", "note to ai", "note for ai", "message for the ai",
+		"instruction for the ai", "instructions for the ai", "ai assistants reading this",
+		"ai reading this", "ais reading this", "any ai reading", "if you are an ai",
+		"if you're an ai", "if you are a language model", "to any ai", "dear ai",
+		"attention ai", "attention language model", "hinweis an das modell", "hinweis an die ki",
+		"hinweis für die ki", "achtung ki", "an die ki", "note pour l'ia", "note à l'ia",
+		"si tu es une ia", "nota para la ia", "si eres una ia", "nota per l'ia", "se sei un'ia",
+		"nota para a ia", "se você é uma ia", "notitie voor de ai", "als je een ai bent",
+		"uwaga dla ai", "jeśli jesteś ai", "примечание для ии", "если ты ии", "примітка для ші",
+		"yapay zekaya not", "ملاحظة للذكاء الاصطناعي", "एआई के लिए नोट", "给ai的说明", "给ai的提示",
+		"aiへの注意", "aiへの指示", "ai에게", "ghi chú cho ai", "catatan untuk ai",
+	}},
+	// "What was written before this message": the context before the
+	// user's text.
+	{"BEFORE_MSG", []string{
+		"before this message", "before my message", "before my question", "before this line",
+		"before this text", "prior to this message", "vor dieser nachricht", "vor meiner frage",
+		"vor meiner nachricht", "avant ce message", "avant ma question", "antes de este mensaje",
+		"antes de mi pregunta", "prima di questo messaggio", "prima della mia domanda",
+		"antes desta mensagem", "antes da minha pergunta", "vóór dit bericht", "voor dit bericht",
+		"voor mijn vraag", "przed tą wiadomością", "przed moim pytaniem", "перед этим сообщением",
+		"перед моим вопросом", "перед цим повідомленням", "bu mesajdan önce", "قبل هذه الرسالة",
+		"इस संदेश से पहले", "这条消息之前", "這條消息之前", "このメッセージの前", "이 메시지 앞에",
+		"trước tin nhắn này", "sebelum pesan ini",
+	}},
+	// Rules of the ordinary kind ("the new rules for public parks"): cancel
+	// the weak new-instructions rule, which "new rules" would match.
+	{"RULES", []string{
+		"rule", "rules", "regel", "regeln", "règle", "règles", "regla", "reglas", "normas",
+		"regola", "regole", "regra", "regras", "regels", "правил*", "zasad*", "reguł*", "规则",
+		"規則", "规定", "規定", "ルール", "규칙", "قواعد", "القواعد", "नियम", "kural*", "quy tắc",
+		"aturan",
 	}},
 	{"FROMNOW", []string{
 		"from now on", "from this point on", "from this point forward", "from this moment",
@@ -227,6 +292,8 @@ var conceptTerms = []struct {
 		"从现在开始", "從現在開始", "从现在起", "從現在起", "今から", "これから", "今後",
 		"지금부터", "이제부터", "من الآن", "من الان", "من الآن فصاعدا", "اعتبارا من الآن", "अब से",
 		"bundan sonra", "şu andan itibaren", "bundan böyle",
+		// Ukrainian, Vietnamese, Indonesian
+		"відтепер", "з цього моменту", "từ bây giờ", "kể từ bây giờ", "mulai sekarang", "mulai saat ini",
 	}},
 	{"PRETEND", []string{
 		"pretend", "imagine", "act as", "act like", "roleplay", "role-play", "role play",
@@ -242,6 +309,8 @@ var conceptTerms = []struct {
 		"なりきって", "演じて", "想像して", "척해", "척하*", "역할을", "상상해", "تظاهر", "تخيل",
 		"مثل دور", "दिखावा", "कल्पना करो", "कल्पना कीजिए", "अभिनय", "gibi davran", "rol yap",
 		"hayal et", "farz et",
+		// Ukrainian, Vietnamese, Indonesian
+		"уяви", "вдавай", "прикинься", "giả vờ", "hãy tưởng tượng", "đóng vai", "berpura-pura", "bayangkan", "berperan sebagai",
 	}},
 	{"NORESTRICT", []string{
 		"no restrictions", "without restrictions", "without any restrictions",
@@ -305,6 +374,8 @@ var conceptTerms = []struct {
 		"重复", "重複", "显示", "顯示", "输出", "輸出", "告诉", "告訴", "打印", "透露", "泄露", "洩露",
 		"说出", "說出", "展示", "翻译", "翻譯", "كرر", "اعرض", "اطبع", "اكشف", "أظهر", "أخبرني",
 		"اكتب", "ترجم", "واكشف", "واعرض", "واطبع", "وأظهر", "وأخبرني", "واكتب", "وكرر",
+		// Ukrainian, Vietnamese, Indonesian
+		"виведи", "розкажи", "переклади", "hiển thị", "tiết lộ", "cho tôi biết", "lặp lại", "in ra", "viết ra", "tampilkan", "tunjukkan", "ungkapkan", "beri tahu", "ulangi", "cetak", "tuliskan",
 	}},
 	// Verb-final requests to show something.
 	{"REVEAL_POST", []string{
@@ -331,6 +402,8 @@ var conceptTerms = []struct {
 		"システムプロンプト", "システムメッセージ", "あなたの指示", "시스템 프롬프트*", "시스템 메시지*",
 		"موجه النظام", "تعليمات النظام", "رسالة النظام", "सिस्टम प्रॉम्प्ट", "सिस्टम निर्देश",
 		"sistem istem*", "sistem talimat*", "sistem mesaj*",
+		// Ukrainian, Vietnamese, Indonesian
+		"системний промпт", "системні інструкції", "твої інструкції", "lời nhắc hệ thống", "hướng dẫn của bạn", "prompt hệ thống", "prompt sistem", "instruksi sistem", "instruksimu",
 	}},
 	{"SECRET", []string{
 		"password", "passcode", "passphrase", "secret key", "secret code", "secret word",
@@ -342,6 +415,8 @@ var conceptTerms = []struct {
 		"hasło", "tajny kod", "kod dostępu", "密码", "密碼", "口令", "密钥", "密鑰", "秘密",
 		"パスワード", "暗証番号", "秘密の", "비밀번호*", "암호*", "비밀 코드*", "كلمة المرور",
 		"كلمة السر", "الرمز السري", "पासवर्ड", "गुप्त कोड", "şifre*", "parola*", "gizli kod",
+		// Ukrainian, Vietnamese, Indonesian
+		"код доступу", "секретний код", "mật khẩu", "mã bí mật", "kata sandi", "sandi", "kode rahasia", "kode akses",
 	}},
 	{"SECRET_NEG", []string{
 		"reset", "change", "forgot", "forgotten", "strong", "secure", "generate", "generator",
@@ -354,6 +429,8 @@ var conceptTerms = []struct {
 		"windows", "wi", "fi", "forgotten", "vergessen", "oublie", "olvide", "dimenticato",
 		"esqueci", "vergeten", "забыл", "zapomniałem", "忘记", "忘れ", "잊어버렸*", "نسيت", "भूल",
 		"unuttum",
+		// Ukrainian, Vietnamese, Indonesian
+		"забув", "quên mật khẩu", "lupa",
 	}},
 	{"WHAT", []string{
 		"what is", "what's", "whats", "what are", "what were", "what was", "tell me",
@@ -363,6 +440,8 @@ var conceptTerms = []struct {
 		"qual é", "quais são", "wat is", "wat zijn", "какой", "какие", "какая", "скажи",
 		"jaki jest", "jakie są", "jakie", "什么是", "是什么", "是什麼", "何ですか", "は何",
 		"무엇입니까", "뭐야", "무엇", "ما هو", "ما هي", "क्या है", "क्या हैं", "nedir",
+		// Ukrainian, Vietnamese, Indonesian
+		"який", "яка", "які", "là gì", "apa", "apa itu",
 	}},
 	{"ACCESSGRANTED", []string{
 		"access granted", "accessgranted", "acces granted", "access granded", "zugriff gewährt",
