@@ -20,6 +20,23 @@ const (
 // Schemas lists every schema, in documentation order.
 var Schemas = []Schema{SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic, SchemaGCPVertexAI, SchemaAWSBedrock, SchemaMock}
 
+// OutlierDetection tunes ejection: after ConsecutiveFailures failures in a row (connection
+// failures, 5xx, timeouts; not 429s), or a failure rate of at least FailureRatePercent over
+// the last 20 outcomes (10 at least), the Backend is skipped by routing for BaseEjectionTime,
+// doubled for each further ejection up to MaxEjectionTime; then one probe request decides.
+// A route whose every candidate is ejected still tries them.
+type OutlierDetection struct {
+	// Disabled turns ejection off for this Backend.
+	Disabled bool `json:"disabled,omitempty"`
+	// ConsecutiveFailures: default 5.
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+	// FailureRatePercent: default 50.
+	FailureRatePercent int32 `json:"failureRatePercent,omitempty"`
+	// BaseEjectionTime: default 10s. MaxEjectionTime: default 5m.
+	BaseEjectionTime *metav1.Duration `json:"baseEjectionTime,omitempty"`
+	MaxEjectionTime  *metav1.Duration `json:"maxEjectionTime,omitempty"`
+}
+
 // Backend is a place traffic leaves the gateway for: one upstream API.
 // +kubebuilder:object:root=true
 type Backend struct {
@@ -56,6 +73,9 @@ type BackendSpec struct {
 	// MaxConcurrentRequests caps requests in flight to this Backend; 0 is unlimited. A
 	// request that finds the Backend full treats it as unavailable and falls back.
 	MaxConcurrentRequests int32 `json:"maxConcurrentRequests,omitempty"`
+	// OutlierDetection ejects the Backend from routing after repeated failures; on by
+	// default with the defaults below.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 	// Mock configures the in-process Mock backend (schema Mock only).
 	Mock *MockSpec `json:"mock,omitempty"`
 }

@@ -86,6 +86,17 @@ func (b *Backend) Validate() field.ErrorList {
 	if s.MaxConcurrentRequests < 0 {
 		errs = append(errs, field.Invalid(p.Child("maxConcurrentRequests"), s.MaxConcurrentRequests, "must be >= 0"))
 	}
+	if o := s.OutlierDetection; o != nil {
+		op := p.Child("outlierDetection")
+		if o.ConsecutiveFailures < 0 {
+			errs = append(errs, field.Invalid(op.Child("consecutiveFailures"), o.ConsecutiveFailures, "must be >= 0"))
+		}
+		if o.FailureRatePercent < 0 || o.FailureRatePercent > 100 {
+			errs = append(errs, field.Invalid(op.Child("failureRatePercent"), o.FailureRatePercent, "must be between 0 and 100"))
+		}
+		errs = append(errs, positive(op.Child("baseEjectionTime"), o.BaseEjectionTime)...)
+		errs = append(errs, positive(op.Child("maxEjectionTime"), o.MaxEjectionTime)...)
+	}
 	return errs
 }
 

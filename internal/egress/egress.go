@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/outlier"
 )
 
 // Timeouts bound one upstream attempt.
@@ -27,8 +29,10 @@ type Upstream struct {
 	Transport http.RoundTripper
 	// TLS and Signer are the Backend's TLS configuration (nil: the defaults) and
 	// credential, for clients that do not speak HTTP through Transport (gRPC).
-	TLS       *tls.Config
-	Signer    Signer
+	TLS    *tls.Config
+	Signer Signer
+	// Health ejects the Backend after repeated failures (outlier detection); nil: never.
+	Health    *outlier.Detector
 	slots     chan struct{}
 	closeIdle func()
 }
@@ -47,11 +51,16 @@ type Options struct {
 	TLS *tls.Config
 	// Base replaces the network transport (the Mock backend answers in-process).
 	Base http.RoundTripper
+	// Outlier, when set, turns on outlier detection with this configuration.
+	Outlier *outlier.Config
 }
 
 // NewUpstream builds an Upstream.
 func NewUpstream(o Options) *Upstream {
 	u := &Upstream{BaseURL: o.BaseURL, Timeouts: o.Timeouts, TLS: o.TLS, Signer: o.Signer}
+	if o.Outlier != nil {
+		u.Health = outlier.New(*o.Outlier)
+	}
 	base := o.Base
 	if base == nil {
 		t := NewTransport(o.Timeouts)

@@ -88,6 +88,9 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	// asked for a longer wait than the backoff allows).
 	var skip [8]uint64
 	stop, wait := false, false
+	// Ejected Backends are skipped, unless every candidate is ejected: then the route
+	// tries them anyway rather than fail without trying (Envoy's panic threshold).
+	avoidEjected := !allEjected(rt)
 	for round := 0; !stop; round++ {
 		progressed := false
 		for ti := 0; ti < len(rt.Tiers) && !stop; ti++ {
@@ -103,6 +106,9 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 					tried |= 1 << i
 				} else {
 					inRegion = true
+					if avoidEjected && tier.Refs[i].Backend.Upstream.Health.Ejected() {
+						tried |= 1 << i
+					}
 				}
 			}
 			for {
@@ -123,7 +129,11 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 					wait = false
 				}
 				up := ref.Backend.Upstream
+				if avoidEjected && !up.Health.Admit() { // a half-open Backend whose probe is in flight
+					continue
+				}
 				if !up.TryAcquire() {
+					up.Health.Release()
 					if last.err == nil && last.body == nil {
 						last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
 					}
@@ -133,6 +143,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 				progressed = true
 				o := g.attempt(ctx, w, ex, rt, ref, run, &last)
 				up.Release()
+				g.health(up, ex, o, last.kind)
 				if o == answered {
 					return
 				}
@@ -167,6 +178,55 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 		g.fail(w, ex, last.err)
 	default:
 		g.fail(w, ex, &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
+	}
+}
+
+// allEjected reports whether every candidate of the route is ejected.
+func allEjected(rt *route.Route) bool {
+	for ti := range rt.Tiers {
+		for i := range rt.Tiers[ti].Refs {
+			if !rt.Tiers[ti].Refs[i].Backend.Upstream.Health.Ejected() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// health records an attempt's outcome for outlier detection: connection failures, 5xx and
+// timeouts count against the Backend; a 429 (it is alive, and busy) and a client that
+// left count neither way.
+func (g *Gateway) health(up *egress.Upstream, ex *exchange.Exchange, o outcome, kind failKind) {
+	h := up.Health
+	if h == nil {
+		return
+	}
+	failed := false
+	if o == fallBack {
+		if kind == fail429 {
+			h.Release()
+			return
+		}
+		failed = true
+	} else {
+		switch ex.Code {
+		case apierr.CodeClientClosed:
+			h.Release()
+			return
+		case apierr.CodeUpstreamTimeout, apierr.CodeUpstreamError, apierr.CodeUpstreamUnavailable:
+			failed = true
+		case apierr.CodeProcessorFailed, apierr.CodeInternal:
+			// the gateway's own failure, not the Backend's
+		default:
+			failed = ex.Status >= 500 && ex.Status != http.StatusNotImplemented
+		}
+	}
+	if !failed {
+		h.Success()
+		return
+	}
+	if h.Failure() {
+		g.log.Warn("backend ejected", "backend", ex.Backend, "until", h.Status().Until.Format(time.RFC3339))
 	}
 }
 

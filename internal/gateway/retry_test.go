@@ -162,3 +162,31 @@ func TestRetryDeadline(t *testing.T) {
 		t.Fatalf("%d %s (upstream saw %d)", resp.StatusCode, body, up.requests())
 	}
 }
+
+// TestOutlierEjection: a Backend that keeps failing is skipped after a few failures (its
+// fallback answers directly), and a route whose only Backend is ejected still tries it.
+func TestOutlierEjection(t *testing.T) {
+	a := newFaultyUpstream(t, "500", "500", "500", "500", "500", "500", "500", "500")
+	b := newFaultyUpstream(t)
+	gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  outlierDetection: {consecutiveFailures: 2, baseEjectionTime: 1h}")+
+		backendYAML("b", b.URL+"/v1", "")+retryRoute("[{name: a}, {name: b, priority: 1}]", "")+`
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ModelRoute
+metadata: {name: only-a}
+spec: {models: [solo], backendRefs: [{name: a}]}
+`, nil, gateway.Options{})
+	for i := range 5 {
+		if resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if a.requests() != 2 || b.requests() != 5 {
+		t.Fatalf("a saw %d (want 2, then ejected), b saw %d", a.requests(), b.requests())
+	}
+	gw.Log.Wait(t, "backend ejected", 1, 5*time.Second)
+	// the only candidate of route only-a is ejected: it is tried anyway
+	if resp, _ := postJSON(t, gw.URL(), "/chat/completions", chatBody("solo", "hi"), nil); resp.StatusCode != 500 || a.requests() != 3 {
+		t.Fatalf("panic mode: %d, a saw %d", resp.StatusCode, a.requests())
+	}
+}

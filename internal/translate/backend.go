@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/outlier"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/provider/azure"
@@ -96,6 +97,20 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			Idle:      s.Timeouts.Idle.Duration,
 		},
 		MaxConcurrent: int(s.MaxConcurrentRequests),
+	}
+	if o := s.OutlierDetection; o == nil || !o.Disabled {
+		cfg := outlier.Config{}
+		if o != nil {
+			cfg.ConsecutiveFailures = int(o.ConsecutiveFailures)
+			cfg.FailureRate = float64(o.FailureRatePercent) / 100
+			if o.BaseEjectionTime != nil {
+				cfg.BaseEjection = o.BaseEjectionTime.Duration
+			}
+			if o.MaxEjectionTime != nil {
+				cfg.MaxEjection = o.MaxEjectionTime.Duration
+			}
+		}
+		opts.Outlier = &cfg
 	}
 	if s.Schema == v1alpha1.SchemaMock {
 		opts.BaseURL = &url.URL{Scheme: "http", Host: "mock.sluice.invalid", Path: "/v1"}
