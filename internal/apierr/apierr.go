@@ -16,7 +16,11 @@ const (
 	CodeModelNotFound         = "model_not_found"
 	CodeRequestTooLarge       = "request_too_large"
 	CodeUpstreamUnavailable   = "upstream_unavailable"
-	CodeUpstreamTimeout       = "upstream_timeout"
+	CodeUpstreamTimeout       = "upstream_timeout" // no answer headers within firstByte
+	CodeConnectTimeout        = "connect_timeout"
+	CodeFirstTokenTimeout     = "first_token_timeout"
+	CodeIdleTimeout           = "idle_timeout"
+	CodeRequestTimeout        = "request_timeout" // the route's timeout for the whole request
 	CodeUpstreamError         = "upstream_error"
 	CodeUpstreamAuthFailed    = "upstream_auth_failed"
 	CodeRateLimitExceeded     = "rate_limit_exceeded"

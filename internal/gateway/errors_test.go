@@ -244,7 +244,7 @@ spec: {models: [route-timeout], backendRefs: [{name: hang}], timeouts: {request:
 	}{
 		{"refused", 502, "upstream_unavailable"},
 		{"hang", 504, "upstream_timeout"},
-		{"route-timeout", 504, "upstream_timeout"},
+		{"route-timeout", 504, "request_timeout"},
 		{"throttled", 429, "rate_limit_exceeded"}, // a 4xx is the answer: no fallback
 		{"broken", 503, ""},                       // passed through with its status
 	} {

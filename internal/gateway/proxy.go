@@ -22,8 +22,10 @@ import (
 )
 
 var (
-	errRequestTimeout  = errors.New("route request timeout")
-	errUpstreamTimeout = errors.New("upstream timeout")
+	errRequestTimeout    = errors.New("route request timeout")
+	errFirstByteTimeout  = errors.New("no answer headers within the firstByte timeout")
+	errFirstTokenTimeout = errors.New("no first body byte within the firstToken timeout")
+	errIdleTimeout       = errors.New("silent longer than the idle timeout")
 )
 
 // outcome is how one attempt ended.
@@ -271,7 +273,7 @@ func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchang
 	case <-ctx.Done():
 	}
 	if context.Cause(ctx) == errRequestTimeout {
-		g.fail(w, ex, &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The request timed out while retrying."})
+		g.fail(w, ex, timeoutError(ctx, nil))
 	} else {
 		ex.Status, ex.Code = 499, apierr.CodeClientClosed
 	}
@@ -398,6 +400,25 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	return answered
 }
 
+// timeoutError names the timeout that ended an attempt: the route's request timeout, or
+// the attempt's watchdog phase (answer headers, first body byte, silence between reads).
+func timeoutError(ctx, actx context.Context) *apierr.Error {
+	if context.Cause(ctx) == errRequestTimeout {
+		return &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeRequestTimeout, Message: "The request did not complete within the route's request timeout."}
+	}
+	var cause error
+	if actx != nil {
+		cause = context.Cause(actx)
+	}
+	switch cause {
+	case errFirstTokenTimeout:
+		return &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeFirstTokenTimeout, Message: "The upstream sent no answer within the first-token timeout."}
+	case errIdleTimeout:
+		return &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeIdleTimeout, Message: "The upstream stopped sending for longer than the idle timeout."}
+	}
+	return &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."}
+}
+
 // transportFailure classifies an error before any byte reached the client.
 func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, err error, last *failure) outcome {
 	switch {
@@ -412,11 +433,16 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 	case isDial(err):
 		// a connection that could not be made (refused, unreachable, or timed out while
 		// connecting) is a connection failure: fall back
+		if isTimeout(err) {
+			*last = failure{err: &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeConnectTimeout, Message: "The upstream could not be connected to in time."}, kind: failConnect}
+			g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
+			return fallBack
+		}
 	case context.Cause(ctx) == errRequestTimeout:
-		g.fail(w, ex, &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."})
+		g.fail(w, ex, timeoutError(ctx, actx))
 		return answered
-	case context.Cause(actx) == errUpstreamTimeout, isTimeout(err):
-		e := &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream did not answer in time."}
+	case context.Cause(actx) != nil, isTimeout(err):
+		e := timeoutError(ctx, actx)
 		if rt.Retry != nil && rt.Retry.OnTimeout {
 			*last = failure{err: e, kind: failTimeout}
 			g.log.Warn("upstream attempt timed out", "request_id", ex.ID, "backend", ex.Backend)
@@ -511,8 +537,8 @@ func (g *Gateway) abortStream(ctx, actx context.Context, w *recorder, ex *exchan
 		return
 	}
 	e := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream stream broke off."}
-	if context.Cause(ctx) == errRequestTimeout || context.Cause(actx) == errUpstreamTimeout {
-		e = &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The upstream stopped sending in time."}
+	if context.Cause(ctx) == errRequestTimeout || context.Cause(actx) != nil {
+		e = timeoutError(ctx, actx)
 	}
 	ex.Code = e.Code
 	g.log.Warn("stream aborted", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())

@@ -52,6 +52,11 @@ func newFaultyUpstream(t *testing.T, script ...string) *faultyUpstream {
 			w.Write([]byte(`{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}`))
 		case step == "hang":
 			<-r.Context().Done()
+		case step == "silent-body": // headers, then nothing
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
 		default:
 			r.Body = io.NopCloser(strings.NewReader(string(body)))
 			ok.ServeHTTP(w, r)
@@ -158,7 +163,7 @@ func TestRetryDeadline(t *testing.T) {
 	gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", "")+retryRoute("[{name: a}]",
 		"  timeouts: {request: 100ms}\n  retry: {attempts: 5, retryOn: [5xx], backoff: {base: 10s, max: 10s}}"), nil, gateway.Options{})
 	resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
-	if code, _ := errCode(t, body); resp.StatusCode != 504 || code != "upstream_timeout" || up.requests() != 1 {
+	if code, _ := errCode(t, body); resp.StatusCode != 504 || code != "request_timeout" || up.requests() != 1 {
 		t.Fatalf("%d %s (upstream saw %d)", resp.StatusCode, body, up.requests())
 	}
 }
@@ -188,5 +193,24 @@ spec: {models: [solo], backendRefs: [{name: a}]}
 	// the only candidate of route only-a is ejected: it is tried anyway
 	if resp, _ := postJSON(t, gw.URL(), "/chat/completions", chatBody("solo", "hi"), nil); resp.StatusCode != 500 || a.requests() != 3 {
 		t.Fatalf("panic mode: %d, a saw %d", resp.StatusCode, a.requests())
+	}
+}
+
+// TestTimeoutCodes: each timeout has its own code.
+func TestTimeoutCodes(t *testing.T) {
+	for _, c := range []struct {
+		step, backend, route, code string
+	}{
+		{"hang", "  timeouts: {firstByte: 50ms}", "", "upstream_timeout"},
+		{"silent-body", "", "  timeouts: {firstToken: 50ms}", "first_token_timeout"},
+		{"silent-body", "  timeouts: {idle: 50ms}", "", "first_token_timeout"}, // idle bounds the first byte when firstToken is unset
+		{"hang", "", "  timeouts: {request: 50ms}", "request_timeout"},
+	} {
+		up := newFaultyUpstream(t, c.step)
+		gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", c.backend)+retryRoute("[{name: a}]", c.route), nil, gateway.Options{})
+		resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+		if code, _ := errCode(t, body); resp.StatusCode != 504 || code != c.code {
+			t.Errorf("%s %s%s: %d %s, want %s", c.step, c.backend, c.route, resp.StatusCode, body, c.code)
+		}
 	}
 }

@@ -174,14 +174,14 @@ func TestUpstreamAbortMidStream(t *testing.T) {
 }
 
 // TestStreamIdleTimeout: an upstream that goes silent mid-stream is cut off after the
-// Backend's idle timeout with an upstream_timeout error event.
+// Backend's idle timeout with an idle_timeout error event.
 func TestStreamIdleTimeout(t *testing.T) {
 	up := newScriptedStream(t)
 	gw := gatewaytest.Start(t, backendYAML("s", up.URL+"/v1", "  timeouts: {idle: 200ms}")+routeYAML("m", "[{name: s}]"), nil, gateway.Options{})
 	resp, r := startStream(t, t.Context(), gw.URL(), up, chunk("Hello"))
 	defer resp.Body.Close()
 	readEvent(t, r)
-	if ev := readEvent(t, r); !strings.Contains(ev, `"code":"upstream_timeout"`) {
+	if ev := readEvent(t, r); !strings.Contains(ev, `"code":"idle_timeout"`) {
 		t.Fatalf("want a timeout event, got %q", ev)
 	}
 }
