@@ -251,3 +251,31 @@ func TestGuardrailsExample(t *testing.T) {
 		t.Fatalf("benign: %d %s %q", resp.StatusCode, body, resp.Header.Get("X-Sluice-Flags"))
 	}
 }
+
+// TestResilienceExample: the example's cache answers the second identical request.
+func TestResilienceExample(t *testing.T) {
+	snap, err := server.Load([]string{"resilience.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{})
+	gw.Swap(snap)
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	var got []string
+	for range 2 {
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"steady","messages":[{"role":"user","content":"Hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		got = append(got, resp.Header.Get("X-Sluice-Cache"))
+	}
+	if got[0] != "miss" || got[1] != "hit" {
+		t.Fatalf("X-Sluice-Cache %v, want miss then hit", got)
+	}
+}

@@ -118,6 +118,8 @@ type Exchange struct {
 	Code      string // stable error code when the gateway or upstream failed the request
 	FirstByte time.Duration
 	Usage     Usage
+	// Cache is "hit" or "miss" when a CachePolicy applied, else empty.
+	Cache string
 	// Output accumulates the answer's generated text as delivered, raw JSON-escaped, so
 	// usage can be estimated when the upstream reports none.
 	Output []byte

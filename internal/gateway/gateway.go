@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"github.com/sluice-gateway/sluice/internal/apierr"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/internal/auth"
+	"github.com/sluice-gateway/sluice/internal/cache"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/payload"
@@ -316,6 +318,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			w.Header().Set("X-Sluice-Flags", payload.FlagsHeader(run.Findings))
 		}
 	}
+	var fill *cacheFill
+	if cp := st.snap.Cache.For(rt.Ref); cp != nil {
+		var served bool
+		if served, fill = g.cacheLookup(r, rw, ex, cp); served {
+			return
+		}
+	}
 	ctx := r.Context()
 	if rt.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -323,6 +332,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		defer cancel()
 	}
 	g.forward(ctx, rw, ex, rt, run)
+	if fill != nil {
+		g.cacheStore(rw, ex, fill)
+	}
 }
 
 func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *apierr.Error) {
@@ -335,6 +347,10 @@ func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *apierr.Error) {
 type recorder struct {
 	http.ResponseWriter
 	wrote bool
+	// capture, when set, keeps a copy of the body written (for the cache), up to
+	// cache.MaxEntryBytes; overflow says it was more.
+	capture  *bytes.Buffer
+	overflow bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -344,6 +360,13 @@ func (r *recorder) WriteHeader(code int) {
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
+	if r.capture != nil && !r.overflow {
+		if r.capture.Len()+len(b) > cache.MaxEntryBytes {
+			r.overflow = true
+		} else {
+			r.capture.Write(b)
+		}
+	}
 	return r.ResponseWriter.Write(b)
 }
 

@@ -100,6 +100,7 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder,
 		slog.Int64("output_tokens", ex.Usage.OutputTokens),
 		slog.Bool("usage_estimated", ex.Usage.Estimated),
 		slog.String("flags", flags),
+		slog.String("cache", ex.Cache),
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)
 }

@@ -176,6 +176,7 @@ const (
 	kindAccessPolicy = "AccessPolicy"
 	kindRateLimit    = "RateLimitPolicy"
 	kindPayload      = "PayloadProcessor"
+	kindCache        = "CachePolicy"
 	kindSecret       = "Secret"
 )
 
@@ -251,6 +252,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		obj = &v1alpha1.RateLimitPolicy{}
 	case kindPayload:
 		obj = &v1alpha1.PayloadProcessor{}
+	case kindCache:
+		obj = &v1alpha1.CachePolicy{}
 	case kindSecret:
 		obj = &corev1.Secret{}
 	}
@@ -301,6 +304,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		l.set.RateLimitPolicies = append(l.set.RateLimitPolicies, o)
 	case *v1alpha1.PayloadProcessor:
 		l.set.PayloadProcessors = append(l.set.PayloadProcessors, o)
+	case *v1alpha1.CachePolicy:
+		l.set.CachePolicies = append(l.set.CachePolicies, o)
 	case *corev1.Secret:
 		mergeStringData(o)
 		l.set.Secrets = append(l.set.Secrets, o)
@@ -309,7 +314,7 @@ func (l *loader) doc(src Source, d rawDoc) {
 
 func knownKind(apiVersion, kind string) bool {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache:
 		return apiVersion == v1alpha1.APIVersion
 	case kindSecret:
 		return apiVersion == "v1"
@@ -319,12 +324,12 @@ func knownKind(apiVersion, kind string) bool {
 
 func kindMessage(apiVersion, kind string) string {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache:
 		return fmt.Sprintf("kind %s has apiVersion %s, not %q", kind, v1alpha1.APIVersion, apiVersion)
 	case kindSecret:
 		return fmt.Sprintf("kind Secret has apiVersion v1, not %q", apiVersion)
 	}
-	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey, AccessPolicy, RateLimitPolicy and PayloadProcessor, v1 Secret",
+	return fmt.Sprintf("unknown kind %q (apiVersion %q); known: %s Backend, ModelRoute, APIKey, AccessPolicy, RateLimitPolicy, PayloadProcessor and CachePolicy, v1 Secret",
 		kind, apiVersion, v1alpha1.APIVersion)
 }
 

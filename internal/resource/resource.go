@@ -35,6 +35,8 @@ type Set struct {
 	RateLimitPolicies []*v1alpha1.RateLimitPolicy
 	// PayloadProcessors inspect, change or reject requests and answers.
 	PayloadProcessors []*v1alpha1.PayloadProcessor
+	// CachePolicies cache answers.
+	CachePolicies []*v1alpha1.CachePolicy
 	Secrets           []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/auth"
+	"github.com/sluice-gateway/sluice/internal/cache"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/payload"
@@ -39,6 +40,9 @@ type Snapshot struct {
 	// Payload is the compiled PayloadProcessors.
 	Payload *payload.Set
 	payload *payloadState
+	// Cache is the compiled CachePolicies.
+	Cache *cache.Set
+	cache *cacheState
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
 
@@ -291,6 +295,7 @@ func (b *builder) build() *Snapshot {
 	}
 	snap.Limits, snap.stores = b.rateLimits(routeRefs)
 	snap.Payload, snap.payload = b.payloadProcessors(routeRefs, snap)
+	snap.Cache, snap.cache = b.cachePolicies(routeRefs)
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
 	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources}
@@ -371,6 +376,11 @@ func RetireStores(prev, next *Snapshot) {
 		np = next.payload
 	}
 	prev.payload.retire(np)
+	var nc *cacheState
+	if next != nil {
+		nc = next.cache
+	}
+	prev.cache.retire(nc)
 }
 
 // Retired returns the Upstreams of prev that next no longer uses, so their idle

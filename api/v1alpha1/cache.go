@@ -1,0 +1,151 @@
+package v1alpha1
+
+import (
+	"net/url"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// CachePolicy caches answers to identical requests, so the same question is not paid for
+// twice. Tenants never share entries: the key includes the scope.
+// +kubebuilder:object:root=true
+type CachePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              CachePolicySpec `json:"spec"`
+}
+
+// CachePolicySpec is where the cache applies and how it keeps answers.
+type CachePolicySpec struct {
+	// TargetRefs are the ModelRoutes it applies to; empty: every route.
+	TargetRefs []TargetRef `json:"targetRefs,omitempty"`
+	// Mode is Exact (default): a canonical hash of the request. Semantic is not built yet.
+	Mode CacheMode `json:"mode,omitempty"`
+	// TTL is how long an answer is served from the cache. Default 10m.
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+	// Scope is who shares entries: Team (default), Subject or Global.
+	Scope CacheScope `json:"scope,omitempty"`
+	// MaxEntries bounds a Memory store (least recently used evicted). Default 10000.
+	MaxEntries int32 `json:"maxEntries,omitempty"`
+	// Storage is Memory (default) or Redis.
+	Storage *CacheStorage `json:"storage,omitempty"`
+	// Semantic configures Mode Semantic (not built yet).
+	Semantic *SemanticCache `json:"semantic,omitempty"`
+}
+
+// CacheMode is how requests are matched.
+type CacheMode string
+
+// Cache modes.
+const (
+	CacheExact    CacheMode = "Exact"
+	CacheSemantic CacheMode = "Semantic"
+)
+
+// CacheScope is who shares cached answers.
+type CacheScope string
+
+// Cache scopes.
+const (
+	CacheScopeTeam    CacheScope = "Team"
+	CacheScopeSubject CacheScope = "Subject"
+	CacheScopeGlobal  CacheScope = "Global"
+)
+
+// CacheStorage is where entries live.
+type CacheStorage struct {
+	Type  StorageType   `json:"type"`
+	Redis *RedisStorage `json:"redis,omitempty"`
+}
+
+// SemanticCache matches by embedding similarity.
+type SemanticCache struct {
+	BackendRef BackendObjectRef `json:"backendRef"`
+	Model      string           `json:"model"`
+	Threshold  *float64         `json:"threshold,omitempty"`
+}
+
+// CachePolicyList is a list of CachePolicies.
+// +kubebuilder:object:root=true
+type CachePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CachePolicy `json:"items"`
+}
+
+// Cache defaults.
+const (
+	DefaultCacheTTL        = 10 * time.Minute
+	DefaultCacheMaxEntries = 10000
+)
+
+// Default fills empty fields.
+func (p *CachePolicy) Default() {
+	if p.Namespace == "" {
+		p.Namespace = DefaultNamespace
+	}
+	s := &p.Spec
+	if s.Mode == "" {
+		s.Mode = CacheExact
+	}
+	defaultDuration(&s.TTL, DefaultCacheTTL)
+	if s.Scope == "" {
+		s.Scope = CacheScopeTeam
+	}
+	if s.MaxEntries == 0 {
+		s.MaxEntries = DefaultCacheMaxEntries
+	}
+	if s.Storage == nil {
+		s.Storage = &CacheStorage{Type: StorageMemory}
+	}
+	for i := range s.TargetRefs {
+		if s.TargetRefs[i].Namespace == "" {
+			s.TargetRefs[i].Namespace = p.Namespace
+		}
+	}
+}
+
+// Validate checks a CachePolicy alone.
+func (p *CachePolicy) Validate() field.ErrorList {
+	errs := validateMeta(p.Name, p.Namespace)
+	sp := field.NewPath("spec")
+	s := &p.Spec
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
+	switch s.Mode {
+	case CacheExact:
+		if s.Semantic != nil {
+			errs = append(errs, field.Forbidden(sp.Child("semantic"), "only for mode Semantic"))
+		}
+	case CacheSemantic:
+		errs = append(errs, field.Invalid(sp.Child("mode"), s.Mode, "semantic caching is not built yet; use Exact"))
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("mode"), s.Mode, []string{"Exact", "Semantic"}))
+	}
+	errs = append(errs, positive(sp.Child("ttl"), s.TTL)...)
+	switch s.Scope {
+	case CacheScopeTeam, CacheScopeSubject, CacheScopeGlobal:
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("scope"), s.Scope, []string{"Team", "Subject", "Global"}))
+	}
+	if s.MaxEntries < 1 {
+		errs = append(errs, field.Invalid(sp.Child("maxEntries"), s.MaxEntries, "must be > 0"))
+	}
+	switch st := s.Storage; {
+	case st == nil:
+	case st.Type == StorageMemory:
+		if st.Redis != nil {
+			errs = append(errs, field.Forbidden(sp.Child("storage", "redis"), "only for type Redis"))
+		}
+	case st.Type == StorageRedis:
+		if st.Redis == nil || st.Redis.URL == "" {
+			errs = append(errs, field.Required(sp.Child("storage", "redis", "url"), ""))
+		} else if u, err := url.Parse(st.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			errs = append(errs, field.Invalid(sp.Child("storage", "redis", "url"), "(hidden)", "must be redis://host:port/db or rediss://..."))
+		}
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("storage", "type"), st.Type, []string{"Memory", "Redis"}))
+	}
+	return errs
+}
