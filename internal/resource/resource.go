@@ -37,7 +37,7 @@ type Set struct {
 	PayloadProcessors []*v1alpha1.PayloadProcessor
 	// CachePolicies cache answers.
 	CachePolicies []*v1alpha1.CachePolicy
-	Secrets           []*corev1.Secret
+	Secrets       []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source
 }
