@@ -178,3 +178,35 @@ func BenchmarkLoopback(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { run(b, up.URL) })
 	b.Run("via-gateway", func(b *testing.B) { run(b, gs.URL) })
 }
+
+// BenchmarkCacheHit: a request answered from a Memory CachePolicy (the first iteration
+// fills it), and the same entry replayed to a streaming client; compare with
+// BenchmarkAddedPlain, which goes upstream.
+func BenchmarkCacheHit(b *testing.B) {
+	policy := `---
+apiVersion: sluice.dev/v1alpha1
+kind: CachePolicy
+metadata: {name: c}
+spec: {}
+`
+	up := &cannedUpstream{body: []byte(benchAnswer), contentType: "application/json"}
+	b.Run("plain", func(b *testing.B) { benchGateway(b, up, benchRequest, policy) })
+	b.Run("stream", func(b *testing.B) {
+		gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		gw.Swap(benchSnapshot(b, up, policy))
+		w := &discardWriter{h: http.Header{}}
+		fill := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(benchRequest))
+		gw.ServeHTTP(w, fill)
+		rd := strings.NewReader(benchStreamRequest)
+		req := httptest.NewRequest("POST", "/v1/chat/completions", rd)
+		b.ReportAllocs()
+		for b.Loop() {
+			rd.Reset(benchStreamRequest)
+			clear(w.h)
+			gw.ServeHTTP(w, req)
+			if w.h.Get("X-Sluice-Cache") != "hit" {
+				b.Fatal("not a hit")
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package route
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -79,6 +80,24 @@ func TestRetryBackoff(t *testing.T) {
 		}
 		if top < ceiling*8/10 {
 			t.Fatalf("retry %d: jitter never came near %v (top %v)", n, ceiling, top)
+		}
+	}
+}
+
+// BenchmarkRoutingDecision: a route lookup among exact names and globs, then a weighted
+// pick in a tier of four.
+func BenchmarkRoutingDecision(b *testing.B) {
+	rt := &Route{Tiers: []Tier{{Refs: []Ref{{Weight: 40}, {Weight: 30}, {Weight: 20}, {Weight: 10}}}}}
+	exact := map[string]*Route{}
+	for i := range 200 {
+		exact["model-"+strconv.Itoa(i)] = rt
+	}
+	tbl := NewTable(exact, map[string]*Route{"gpt-4o*": rt, "claude-*": rt, "meta-llama/*": rt})
+	b.ReportAllocs()
+	for b.Loop() {
+		r := tbl.Lookup("claude-3-5-haiku")
+		if r.Tiers[0].Pick(func(int) bool { return false }) < 0 {
+			b.Fatal("no pick")
 		}
 	}
 }
