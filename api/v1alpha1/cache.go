@@ -1,7 +1,6 @@
 package v1alpha1
 
 import (
-	"net/url"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -132,20 +131,8 @@ func (p *CachePolicy) Validate() field.ErrorList {
 	if s.MaxEntries < 1 {
 		errs = append(errs, field.Invalid(sp.Child("maxEntries"), s.MaxEntries, "must be > 0"))
 	}
-	switch st := s.Storage; {
-	case st == nil:
-	case st.Type == StorageMemory:
-		if st.Redis != nil {
-			errs = append(errs, field.Forbidden(sp.Child("storage", "redis"), "only for type Redis"))
-		}
-	case st.Type == StorageRedis:
-		if st.Redis == nil || st.Redis.URL == "" {
-			errs = append(errs, field.Required(sp.Child("storage", "redis", "url"), ""))
-		} else if u, err := url.Parse(st.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			errs = append(errs, field.Invalid(sp.Child("storage", "redis", "url"), "(hidden)", "must be redis://host:port/db or rediss://..."))
-		}
-	default:
-		errs = append(errs, field.NotSupported(sp.Child("storage", "type"), st.Type, []string{"Memory", "Redis"}))
+	if st := s.Storage; st != nil {
+		errs = append(errs, validateStorage(st.Type, st.Redis, sp.Child("storage"))...)
 	}
 	return errs
 }

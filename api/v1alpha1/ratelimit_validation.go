@@ -79,20 +79,8 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 			errs = append(errs, field.Forbidden(rp.Child("costExpression"), "a Requests limit counts requests"))
 		}
 	}
-	switch st := s.Storage; {
-	case st == nil:
-	case st.Type == StorageMemory:
-		if st.Redis != nil {
-			errs = append(errs, field.Forbidden(sp.Child("storage", "redis"), "only for type Redis"))
-		}
-	case st.Type == StorageRedis:
-		if st.Redis == nil || st.Redis.URL == "" {
-			errs = append(errs, field.Required(sp.Child("storage", "redis", "url"), ""))
-		} else if u, err := url.Parse(st.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			errs = append(errs, field.Invalid(sp.Child("storage", "redis", "url"), "(hidden)", "must be redis://host:port/db or rediss://..."))
-		}
-	default:
-		errs = append(errs, field.NotSupported(sp.Child("storage", "type"), st.Type, []string{"Memory", "Redis"}))
+	if st := s.Storage; st != nil {
+		errs = append(errs, validateStorage(st.Type, st.Redis, sp.Child("storage"))...)
 	}
 	if s.OutputTokenEstimate < 1 {
 		errs = append(errs, field.Invalid(sp.Child("outputTokenEstimate"), s.OutputTokenEstimate, "must be > 0"))
@@ -117,4 +105,24 @@ func validateTargetRefs(refs []TargetRef, p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// validateStorage checks a Memory or Redis storage choice.
+func validateStorage(t StorageType, r *RedisStorage, p *field.Path) field.ErrorList {
+	switch t {
+	case StorageMemory:
+		if r != nil {
+			return field.ErrorList{field.Forbidden(p.Child("redis"), "only for type Redis")}
+		}
+	case StorageRedis:
+		if r == nil || r.URL == "" {
+			return field.ErrorList{field.Required(p.Child("redis", "url"), "")}
+		}
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return field.ErrorList{field.Invalid(p.Child("redis", "url"), "(hidden)", "must be redis://host:port/db or rediss://...")}
+		}
+	default:
+		return field.ErrorList{field.NotSupported(p.Child("type"), t, []string{"Memory", "Redis"})}
+	}
+	return nil
 }
