@@ -73,6 +73,9 @@ type BackendSpec struct {
 	// MaxConcurrentRequests caps requests in flight to this Backend; 0 is unlimited. A
 	// request that finds the Backend full treats it as unavailable and falls back.
 	MaxConcurrentRequests int32 `json:"maxConcurrentRequests,omitempty"`
+	// MaxQueuedRequests lets up to this many requests wait (timeouts.queue at most) for a
+	// slot when the Backend is full, before it counts as unavailable. 0: no queue.
+	MaxQueuedRequests int32 `json:"maxQueuedRequests,omitempty"`
 	// OutlierDetection ejects the Backend from routing after repeated failures; on by
 	// default with the defaults below.
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
@@ -259,6 +262,8 @@ type BackendTimeouts struct {
 	// Idle bounds the silence between two reads of a response body, and the wait for its
 	// first byte when the route sets no firstToken. Default 60s.
 	Idle *metav1.Duration `json:"idle,omitempty"`
+	// Queue bounds a request's wait in the Backend's queue (maxQueuedRequests). Default 5s.
+	Queue *metav1.Duration `json:"queue,omitempty"`
 }
 
 // MockSpec shapes the Mock backend's answers.

@@ -11,6 +11,7 @@ const (
 	DefaultConnectTimeout   = 10 * time.Second
 	DefaultFirstByteTimeout = 60 * time.Second
 	DefaultIdleTimeout      = 60 * time.Second
+	DefaultQueueTimeout     = 5 * time.Second
 	DefaultMockChunks       = 8
 	DefaultWeight           = 1
 	DefaultRetryBase        = 100 * time.Millisecond
@@ -37,6 +38,7 @@ func (b *Backend) Default() {
 	defaultDuration(&s.Timeouts.Connect, DefaultConnectTimeout)
 	defaultDuration(&s.Timeouts.FirstByte, DefaultFirstByteTimeout)
 	defaultDuration(&s.Timeouts.Idle, DefaultIdleTimeout)
+	defaultDuration(&s.Timeouts.Queue, DefaultQueueTimeout)
 	if s.Schema == SchemaMock {
 		if s.Mock == nil {
 			s.Mock = &MockSpec{}

@@ -86,6 +86,15 @@ func (b *Backend) Validate() field.ErrorList {
 	if s.MaxConcurrentRequests < 0 {
 		errs = append(errs, field.Invalid(p.Child("maxConcurrentRequests"), s.MaxConcurrentRequests, "must be >= 0"))
 	}
+	if s.MaxQueuedRequests < 0 {
+		errs = append(errs, field.Invalid(p.Child("maxQueuedRequests"), s.MaxQueuedRequests, "must be >= 0"))
+	}
+	if s.MaxQueuedRequests > 0 && s.MaxConcurrentRequests == 0 {
+		errs = append(errs, field.Invalid(p.Child("maxQueuedRequests"), s.MaxQueuedRequests, "needs maxConcurrentRequests: without a limit nothing waits"))
+	}
+	if t := s.Timeouts; t != nil {
+		errs = append(errs, positive(p.Child("timeouts", "queue"), t.Queue)...)
+	}
 	if o := s.OutlierDetection; o != nil {
 		op := p.Child("outlierDetection")
 		if o.ConsecutiveFailures < 0 {

@@ -5,10 +5,12 @@
 package egress
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gateway/sluice/internal/outlier"
@@ -34,6 +36,9 @@ type Upstream struct {
 	// Health ejects the Backend after repeated failures (outlier detection); nil: never.
 	Health    *outlier.Detector
 	slots     chan struct{}
+	maxQueued int32
+	queued    atomic.Int32
+	queueWait time.Duration
 	closeIdle func()
 }
 
@@ -43,6 +48,9 @@ type Options struct {
 	Timeouts Timeouts
 	// MaxConcurrent caps requests in flight; 0 is unlimited.
 	MaxConcurrent int
+	// MaxQueued lets that many requests wait up to QueueTimeout for a slot.
+	MaxQueued    int
+	QueueTimeout time.Duration
 	// Signer, when set, adds the Backend's credential to every request.
 	Signer Signer
 	// Headers changes the forwarded client headers.
@@ -73,6 +81,7 @@ func NewUpstream(o Options) *Upstream {
 	u.Transport = &credentialTransport{base: base, signer: o.Signer, headers: o.Headers}
 	if o.MaxConcurrent > 0 {
 		u.slots = make(chan struct{}, o.MaxConcurrent)
+		u.maxQueued, u.queueWait = int32(o.MaxQueued), o.QueueTimeout
 	}
 	return u
 }
@@ -108,7 +117,35 @@ func (u *Upstream) TryAcquire() bool {
 	}
 }
 
-// Release returns a slot taken by TryAcquire.
+// Acquire takes a slot, waiting in the Backend's bounded queue when it is full: false when
+// the queue is full too, the wait ran out, or ctx ended.
+func (u *Upstream) Acquire(ctx context.Context) bool {
+	if u.TryAcquire() {
+		return true
+	}
+	if u.maxQueued <= 0 {
+		return false
+	}
+	if u.queued.Add(1) > u.maxQueued {
+		u.queued.Add(-1)
+		return false
+	}
+	defer u.queued.Add(-1)
+	t := time.NewTimer(u.queueWait)
+	defer t.Stop()
+	select {
+	case u.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// Queued is the number of requests waiting for a slot.
+func (u *Upstream) Queued() int { return int(u.queued.Load()) }
+
+// Release returns a slot taken by TryAcquire or Acquire.
 func (u *Upstream) Release() {
 	if u.slots != nil {
 		<-u.slots

@@ -134,8 +134,16 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 				if avoidEjected && !up.Health.Admit() { // a half-open Backend whose probe is in flight
 					continue
 				}
-				if !up.TryAcquire() {
+				if !up.Acquire(ctx) {
 					up.Health.Release()
+					if ctx.Err() != nil { // the request ended while queued
+						if context.Cause(ctx) == errRequestTimeout {
+							g.fail(w, ex, timeoutError(ctx, nil))
+						} else {
+							ex.Status, ex.Code = 499, apierr.CodeClientClosed
+						}
+						return
+					}
 					if last.err == nil && last.body == nil {
 						last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
 					}

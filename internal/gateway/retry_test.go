@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -212,5 +213,40 @@ func TestTimeoutCodes(t *testing.T) {
 		if code, _ := errCode(t, body); resp.StatusCode != 504 || code != c.code {
 			t.Errorf("%s %s%s: %d %s, want %s", c.step, c.backend, c.route, resp.StatusCode, body, c.code)
 		}
+	}
+}
+
+// TestBackendQueue: a full Backend lets maxQueuedRequests wait for a slot; one more is
+// refused with 503 at once; the waiting one is served when the slot frees.
+func TestBackendQueue(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`))
+	}))
+	t.Cleanup(up.Close)
+	gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", "  maxConcurrentRequests: 1\n  maxQueuedRequests: 1\n  timeouts: {queue: 30s}")+retryRoute("[{name: a}]", ""), nil, gateway.Options{})
+	results := make(chan int, 2)
+	send := func() {
+		resp, _ := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+		results <- resp.StatusCode
+	}
+	go send()
+	<-arrived // the first holds the only slot
+	go send()
+	upstream := gw.Snapshot().Backends["Backend/default/a"].Upstream
+	for upstream.Queued() != 1 {
+		runtime.Gosched() // the second is waiting in the queue
+	}
+	if resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil); resp.StatusCode != 503 {
+		t.Fatalf("with the queue full: %d %s", resp.StatusCode, body)
+	}
+	close(release)
+	if a, b := <-results, <-results; a != 200 || b != 200 {
+		t.Fatalf("queued requests: %d %d", a, b)
 	}
 }

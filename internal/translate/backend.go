@@ -97,6 +97,8 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			Idle:      s.Timeouts.Idle.Duration,
 		},
 		MaxConcurrent: int(s.MaxConcurrentRequests),
+		MaxQueued:     int(s.MaxQueuedRequests),
+		QueueTimeout:  s.Timeouts.Queue.Duration,
 	}
 	if o := s.OutlierDetection; o == nil || !o.Disabled {
 		cfg := outlier.Config{}
