@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/internal/cache"
 	"github.com/sluice-gateway/sluice/internal/exchange"
+	"github.com/sluice-gateway/sluice/internal/payload/content"
 )
 
 // cacheFill is a miss whose answer is to be stored.
@@ -23,8 +25,8 @@ const cacheTimeout = 250 * time.Millisecond
 
 // cacheLookup serves ex from the cache when it can (true), or returns what to fill
 // after the answer. Cache-Control: no-cache skips the lookup (the fresh answer is still
-// stored), no-store skips the cache entirely. Streamed answers are not stored: a
-// streaming client is served entries that non-streamed answers filled.
+// stored), no-store skips the cache entirely. A streamed chat or Messages answer is
+// captured as the client received it and stored as the equivalent whole answer.
 func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchange, cp *cache.Policy) (bool, *cacheFill) {
 	if ex.IngressEndpoint == exchange.EndpointCountTokens {
 		return false, nil
@@ -50,7 +52,7 @@ func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchang
 	}
 	ex.Cache = "miss"
 	w.Header()["X-Sluice-Cache"] = cacheMiss
-	if ex.Stream {
+	if ex.Stream && ex.IngressEndpoint != exchange.EndpointChat && ex.IngressEndpoint != exchange.EndpointMessages {
 		return false, nil
 	}
 	w.capture = capturePool.Get().(*bytes.Buffer)
@@ -115,8 +117,16 @@ func (g *Gateway) cacheStore(w *recorder, ex *exchange.Exchange, f *cacheFill) {
 	if ex.Status != http.StatusOK || ex.Code != "" || w.overflow || buf.Len() == 0 {
 		return
 	}
-	e := &cache.Entry{Status: http.StatusOK, Body: bytes.Clone(buf.Bytes()), Created: time.Now(),
-		Header: map[string]string{"Content-Type": w.Header().Get("Content-Type")},
+	body, contentType := bytes.Clone(buf.Bytes()), w.Header().Get("Content-Type")
+	if ex.Stream {
+		var ok bool
+		if body, ok = assembleStream(ex, body); !ok {
+			return
+		}
+		contentType = "application/json"
+	}
+	e := &cache.Entry{Status: http.StatusOK, Body: body, Created: time.Now(),
+		Header: map[string]string{"Content-Type": contentType},
 		Usage:  cache.Usage{Input: ex.Usage.InputTokens, Output: ex.Usage.OutputTokens, Cached: ex.Usage.CachedInputTokens}}
 	set := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cacheTimeout)
@@ -140,4 +150,79 @@ func releaseCapture(b *bytes.Buffer) {
 	}
 	b.Reset()
 	capturePool.Put(b)
+}
+
+// assembleStream turns a streamed answer, as the client received it (after the response
+// processors), into the whole answer it stands for: an OpenAI chat.completion or an
+// Anthropic message. Only text answers are assembled: a stream with tool calls, several
+// choices or an error is not cached.
+func assembleStream(ex *exchange.Exchange, sse []byte) ([]byte, bool) {
+	if bytes.Contains(sse, []byte(`"tool_calls"`)) || bytes.Contains(sse, []byte(`"tool_use"`)) ||
+		bytes.Contains(sse, []byte(`"error"`)) {
+		return nil, false
+	}
+	var text []byte
+	finish, id, model := "", "", ex.Model
+	for _, ev := range bytes.SplitAfter(sse, []byte("\n\n")) {
+		if len(bytes.TrimSpace(ev)) == 0 {
+			continue
+		}
+		idx, seg, ok, multi := content.Delta(ev)
+		if multi {
+			return nil, false
+		}
+		if ok {
+			if idx != 0 && ex.IngressEndpoint == exchange.EndpointChat {
+				return nil, false // n > 1
+			}
+			text = content.Text(text, ev, seg)
+		}
+		if v := jsonField(ev, "finish_reason"); v != "" {
+			finish = v
+		}
+		if v := jsonField(ev, "stop_reason"); v != "" {
+			finish = v
+		}
+		if id == "" {
+			id = jsonField(ev, "id")
+		}
+		if v := jsonField(ev, "model"); v != "" {
+			model = v
+		}
+	}
+	if finish == "" {
+		return nil, false // the stream did not end normally
+	}
+	u := ex.Usage
+	if ex.IngressEndpoint == exchange.EndpointMessages {
+		b, err := json.Marshal(map[string]any{
+			"id": id, "type": "message", "role": "assistant", "model": model,
+			"content":     []map[string]any{{"type": "text", "text": string(text)}},
+			"stop_reason": finish, "stop_sequence": nil,
+			"usage": map[string]any{"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens},
+		})
+		return b, err == nil
+	}
+	b, err := json.Marshal(map[string]any{
+		"id": id, "object": "chat.completion", "created": time.Now().Unix(), "model": model,
+		"choices": []map[string]any{{"index": 0, "message": map[string]any{"role": "assistant", "content": string(text)}, "finish_reason": finish}},
+		"usage":   map[string]any{"prompt_tokens": u.InputTokens, "completion_tokens": u.OutputTokens, "total_tokens": u.InputTokens + u.OutputTokens},
+	})
+	return b, err == nil
+}
+
+// jsonField finds "name":"value" in an event and returns the value (first occurrence;
+// these are short, unescaped identifiers).
+func jsonField(ev []byte, name string) string {
+	key := []byte(`"` + name + `":"`)
+	i := bytes.Index(ev, key)
+	if i < 0 {
+		return ""
+	}
+	rest := ev[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || j > 256 {
+		return ""
+	}
+	return string(rest[:j])
 }

@@ -157,3 +157,34 @@ spec: {models: [m], backendRefs: [{name: up}]}
 		t.Fatalf("second replica: %q, upstream saw %d", r2.Header.Get("X-Sluice-Cache"), len(up.bodies))
 	}
 }
+
+// TestCacheFromStream: a streamed answer fills the cache too (as received by the client,
+// after the response processors): a later non-streamed request gets the same text.
+func TestCacheFromStream(t *testing.T) {
+	gw, up := cachedGateway(t, "", "")
+	client := openai.NewClient(option.WithBaseURL(gw.URL()+"/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
+	params := openai.ChatCompletionNewParams{
+		Model:    "m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Stream me a story")},
+	}
+	stream := client.Chat.Completions.NewStreaming(t.Context(), params)
+	acc := openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	gw.Log.Wait(t, "request", 1, 5e9) // the fill happens before the access log line
+	var raw *http.Response
+	got, err := client.Chat.Completions.New(t.Context(), params, option.WithResponseInto(&raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Header.Get("X-Sluice-Cache") != "hit" || len(up.bodies) != 1 {
+		t.Fatalf("not a hit (%q), upstream saw %d", raw.Header.Get("X-Sluice-Cache"), len(up.bodies))
+	}
+	if got.Choices[0].Message.Content != acc.Choices[0].Message.Content || got.Choices[0].FinishReason != "stop" {
+		t.Fatalf("cached %q (%s), streamed %q", got.Choices[0].Message.Content, got.Choices[0].FinishReason, acc.Choices[0].Message.Content)
+	}
+}
