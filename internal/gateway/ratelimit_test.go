@@ -193,7 +193,7 @@ spec:
 		// FailClosed: a slow Redis must not pass for an admission here.
 		gws = append(gws, gatewaytest.Start(t, limitedMock+policy("shared", "FailClosed", n), nil, gateway.Options{}))
 	}
-	var ok, limited atomic.Int64
+	var ok, limited, unavailable atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 90 {
 		wg.Add(1)
@@ -205,12 +205,20 @@ spec:
 				ok.Add(1)
 			case 429:
 				limited.Add(1)
+			case 503:
+				unavailable.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != n || limited.Load() != 90-n {
-		t.Fatalf("admitted %d, limited %d; want exactly %d admitted", ok.Load(), limited.Load(), n)
+	// A Redis round trip over its 250ms bound (a loaded machine running -race) fails
+	// closed with 503; such a request may or may not have been counted in Redis. Exactness
+	// is then: never more than n admitted, and no request lost.
+	if u := unavailable.Load(); u > 0 {
+		t.Logf("%d requests found Redis too slow (503)", u)
+	}
+	if ok.Load() > n || ok.Load()+unavailable.Load() < n || ok.Load()+limited.Load()+unavailable.Load() != 90 {
+		t.Fatalf("admitted %d, limited %d, unavailable %d; want exactly %d admitted", ok.Load(), limited.Load(), unavailable.Load(), n)
 	}
 
 	open := gatewaytest.Start(t, limitedMock+policy("open", "FailOpen", 1000), nil, gateway.Options{})
