@@ -37,6 +37,20 @@ type OutlierDetection struct {
 	MaxEjectionTime  *metav1.Duration `json:"maxEjectionTime,omitempty"`
 }
 
+// HealthCheck is a GET of path (relative to the Backend's url, with its credential)
+// every interval; any status below 500 but 401 and 403 passes.
+type HealthCheck struct {
+	// Path is appended to the url. Default /models.
+	Path string `json:"path,omitempty"`
+	// Interval between checks (default 10s) and Timeout of one (default 2s).
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	Timeout  *metav1.Duration `json:"timeout,omitempty"`
+	// UnhealthyThreshold failures in a row mark it down (default 2); HealthyThreshold
+	// passes in a row bring it back (default 1).
+	UnhealthyThreshold int32 `json:"unhealthyThreshold,omitempty"`
+	HealthyThreshold   int32 `json:"healthyThreshold,omitempty"`
+}
+
 // Backend is a place traffic leaves the gateway for: one upstream API.
 // +kubebuilder:object:root=true
 type Backend struct {
@@ -79,6 +93,9 @@ type BackendSpec struct {
 	// OutlierDetection ejects the Backend from routing after repeated failures; on by
 	// default with the defaults below.
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// HealthCheck probes the Backend actively; a Backend that fails it is ejected until it
+	// passes again. Off unless set.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 	// Mock configures the in-process Mock backend (schema Mock only).
 	Mock *MockSpec `json:"mock,omitempty"`
 }

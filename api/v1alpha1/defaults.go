@@ -39,6 +39,19 @@ func (b *Backend) Default() {
 	defaultDuration(&s.Timeouts.FirstByte, DefaultFirstByteTimeout)
 	defaultDuration(&s.Timeouts.Idle, DefaultIdleTimeout)
 	defaultDuration(&s.Timeouts.Queue, DefaultQueueTimeout)
+	if h := s.HealthCheck; h != nil {
+		if h.Path == "" {
+			h.Path = "/models"
+		}
+		defaultDuration(&h.Interval, 10*time.Second)
+		defaultDuration(&h.Timeout, 2*time.Second)
+		if h.UnhealthyThreshold == 0 {
+			h.UnhealthyThreshold = 2
+		}
+		if h.HealthyThreshold == 0 {
+			h.HealthyThreshold = 1
+		}
+	}
 	if s.Schema == SchemaMock {
 		if s.Mock == nil {
 			s.Mock = &MockSpec{}

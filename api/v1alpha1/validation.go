@@ -95,6 +95,23 @@ func (b *Backend) Validate() field.ErrorList {
 	if t := s.Timeouts; t != nil {
 		errs = append(errs, positive(p.Child("timeouts", "queue"), t.Queue)...)
 	}
+	if h := s.HealthCheck; h != nil {
+		hp := p.Child("healthCheck")
+		if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, "?#\r\n") {
+			errs = append(errs, field.Invalid(hp.Child("path"), h.Path, "must start with / and have no query"))
+		}
+		errs = append(errs, positive(hp.Child("interval"), h.Interval)...)
+		errs = append(errs, positive(hp.Child("timeout"), h.Timeout)...)
+		if h.UnhealthyThreshold < 1 || h.HealthyThreshold < 1 {
+			errs = append(errs, field.Invalid(hp, "", "thresholds must be >= 1"))
+		}
+		if s.Schema == SchemaMock {
+			errs = append(errs, field.Forbidden(hp, "a Mock backend has nothing to check"))
+		}
+		if o := s.OutlierDetection; o != nil && o.Disabled {
+			errs = append(errs, field.Forbidden(hp, "needs outlierDetection (a failed check ejects the Backend)"))
+		}
+	}
 	if o := s.OutlierDetection; o != nil {
 		op := p.Child("outlierDetection")
 		if o.ConsecutiveFailures < 0 {

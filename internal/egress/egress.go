@@ -35,6 +35,8 @@ type Upstream struct {
 	Signer Signer
 	// Health ejects the Backend after repeated failures (outlier detection); nil: never.
 	Health    *outlier.Detector
+	check     *HealthCheck
+	loop      healthLoop
 	slots     chan struct{}
 	maxQueued int32
 	queued    atomic.Int32
@@ -61,6 +63,8 @@ type Options struct {
 	Base http.RoundTripper
 	// Outlier, when set, turns on outlier detection with this configuration.
 	Outlier *outlier.Config
+	// HealthCheck, when set (with Outlier), probes the Backend actively.
+	HealthCheck *HealthCheck
 }
 
 // NewUpstream builds an Upstream.
@@ -68,6 +72,7 @@ func NewUpstream(o Options) *Upstream {
 	u := &Upstream{BaseURL: o.BaseURL, Timeouts: o.Timeouts, TLS: o.TLS, Signer: o.Signer}
 	if o.Outlier != nil {
 		u.Health = outlier.New(*o.Outlier)
+		u.check = o.HealthCheck
 	}
 	base := o.Base
 	if base == nil {
@@ -152,8 +157,10 @@ func (u *Upstream) Release() {
 	}
 }
 
-// CloseIdle closes pooled idle connections; used when a Backend leaves the snapshot.
+// CloseIdle closes pooled idle connections and stops the health check; used when a
+// Backend leaves the snapshot.
 func (u *Upstream) CloseIdle() {
+	u.StopHealthCheck()
 	if u.closeIdle != nil {
 		u.closeIdle()
 	}

@@ -73,6 +73,9 @@ func (g *Gateway) Swap(snap *translate.Snapshot) *translate.Snapshot {
 	for _, m := range snap.Models {
 		st.models[m] = true
 	}
+	for _, b := range snap.Backends {
+		b.Upstream.StartHealthCheck() // once per Upstream; kept across reloads with it
+	}
 	old := g.state.Swap(st)
 	if old == nil {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,5 +249,55 @@ func TestBackendQueue(t *testing.T) {
 	close(release)
 	if a, b := <-results, <-results; a != 200 || b != 200 {
 		t.Fatalf("queued requests: %d %d", a, b)
+	}
+}
+
+// TestActiveHealthCheck: a Backend that fails its health check is taken out of routing
+// until it passes again.
+func TestActiveHealthCheck(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	var chats atomic.Int64
+	ok := mock.NewHandler(v1alpha1.MockSpec{}, []string{"m"})
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/health" {
+			if !healthy.Load() {
+				w.WriteHeader(503)
+			}
+			return
+		}
+		chats.Add(1)
+		ok.ServeHTTP(w, r)
+	}))
+	t.Cleanup(a.Close)
+	b := newFaultyUpstream(t)
+	gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  healthCheck: {path: /health, interval: 5ms, unhealthyThreshold: 1}")+
+		backendYAML("b", b.URL+"/v1", "")+retryRoute("[{name: a}, {name: b, priority: 1}]", ""), nil, gateway.Options{})
+	up := gw.Snapshot().Backends["Backend/default/a"].Upstream
+	t.Cleanup(up.StopHealthCheck)
+	ask := func() {
+		if resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	ask()
+	if chats.Load() != 1 {
+		t.Fatal("the healthy primary did not serve")
+	}
+	healthy.Store(false)
+	for !up.Health.Status().Down {
+		runtime.Gosched()
+	}
+	ask()
+	if chats.Load() != 1 || b.requests() != 1 {
+		t.Fatalf("a down Backend served: a %d, b %d", chats.Load(), b.requests())
+	}
+	healthy.Store(true)
+	for up.Health.Status().Down {
+		runtime.Gosched()
+	}
+	ask()
+	if chats.Load() != 2 {
+		t.Fatal("the recovered primary did not come back")
 	}
 }

@@ -38,6 +38,18 @@ type Detector struct {
 	ejections   int       // ejections in a row, for the growing period
 	until       time.Time // ejected until; zero: not ejected
 	probing     bool      // a half-open probe is in flight
+	down        bool      // an active health check says the Backend is down
+}
+
+// SetDown records an active health check's verdict: a Backend that is down is ejected
+// until a check finds it up again, whatever its traffic says.
+func (d *Detector) SetDown(down bool) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.down = down
+	d.mu.Unlock()
 }
 
 // New returns a Detector with cfg's defaults filled.
@@ -75,7 +87,7 @@ func (d *Detector) Ejected() bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !d.until.IsZero() && d.cfg.Now().Before(d.until)
+	return d.down || !d.until.IsZero() && d.cfg.Now().Before(d.until)
 }
 
 // Admit is asked before sending a request. It is false only while a half-open Backend's
@@ -86,6 +98,9 @@ func (d *Detector) Admit() bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.down {
+		return false
+	}
 	if d.until.IsZero() {
 		return true
 	}
@@ -177,6 +192,7 @@ func (d *Detector) reset() {
 // Status is a snapshot for operators.
 type Status struct {
 	Ejected    bool
+	Down       bool // by the active health check
 	Until      time.Time
 	Ejections  int
 	Recent     int // outcomes in the window
@@ -190,6 +206,6 @@ func (d *Detector) Status() Status {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Status{Ejected: !d.until.IsZero() && d.cfg.Now().Before(d.until), Until: d.until, Ejections: d.ejections,
+	return Status{Ejected: d.down || !d.until.IsZero() && d.cfg.Now().Before(d.until), Down: d.down, Until: d.until, Ejections: d.ejections,
 		Recent: d.filled, RecentFail: d.failures}
 }

@@ -121,3 +121,19 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestDownByHealthCheck(t *testing.T) {
+	d := New(Config{})
+	d.SetDown(true)
+	if !d.Ejected() || d.Admit() || !d.Status().Down {
+		t.Fatal("a Backend down by its health check must be ejected")
+	}
+	d.Success() // traffic cannot bring it back; only a passing check
+	if !d.Ejected() {
+		t.Fatal("traffic overrode the health check")
+	}
+	d.SetDown(false)
+	if d.Ejected() || !d.Admit() {
+		t.Fatal("a passing check must bring it back")
+	}
+}

@@ -113,6 +113,10 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			}
 		}
 		opts.Outlier = &cfg
+		if h := s.HealthCheck; h != nil {
+			opts.HealthCheck = &egress.HealthCheck{Path: h.Path, Interval: h.Interval.Duration, Timeout: h.Timeout.Duration,
+				UnhealthyThreshold: int(h.UnhealthyThreshold), HealthyThreshold: int(h.HealthyThreshold)}
+		}
 	}
 	if s.Schema == v1alpha1.SchemaMock {
 		opts.BaseURL = &url.URL{Scheme: "http", Host: "mock.sluice.invalid", Path: "/v1"}
