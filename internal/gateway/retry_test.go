@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
+	"github.com/sluice-gateway/sluice/internal/gatewaytest/fakeanthropic"
 	"github.com/sluice-gateway/sluice/internal/provider/mock"
 )
 
@@ -54,6 +55,11 @@ func newFaultyUpstream(t *testing.T, script ...string) *faultyUpstream {
 			w.Write([]byte(`{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}`))
 		case step == "hang":
 			<-r.Context().Done()
+		case step == "reset": // the connection dies before any answer
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
 		case step == "silent-body": // headers, then nothing
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)
@@ -299,5 +305,38 @@ func TestActiveHealthCheck(t *testing.T) {
 	ask()
 	if chats.Load() != 2 {
 		t.Fatal("the recovered primary did not come back")
+	}
+}
+
+// TestRetryAcrossSchemas: when an OpenAI-schema Backend resets the connection, the retry
+// goes to the Anthropic-schema fallback (the next candidate before any second round): the
+// request is translated and signed for it, and the client gets an OpenAI answer.
+func TestRetryAcrossSchemas(t *testing.T) {
+	a := newFaultyUpstream(t, "reset")
+	fake := fakeanthropic.Start(t, fakeanthropic.Options{APIKey: "sk-ant-gateway", Models: []string{"claude-x"}})
+	gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  outlierDetection: {disabled: true}")+`
+apiVersion: v1
+kind: Secret
+metadata: {name: ant}
+stringData: {apiKey: sk-ant-gateway}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: claude}
+spec:
+  schema: Anthropic
+  url: `+fake.URL+`
+  credentials: {apiKey: {secretRef: {name: ant}}}
+---
+`+retryRoute("[{name: a}, {name: claude, priority: 1, model: claude-x}]", "  retry: {attempts: 3, retryOn: [5xx, connect-failure], backoff: {base: 1ms, max: 2ms}}"), nil, gateway.Options{})
+	resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"object":"chat.completion"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if a.requests() != 1 || len(fake.Requests()) != 1 || fake.Requests()[0].Header.Get("X-Api-Key") != "sk-ant-gateway" {
+		t.Fatalf("openai saw %d, anthropic saw %d", a.requests(), len(fake.Requests()))
+	}
+	if got := lastAttempts(t, gw); got != 2 {
+		t.Fatalf("attempts %v", got)
 	}
 }
