@@ -340,3 +340,44 @@ spec:
 		t.Fatalf("attempts %v", got)
 	}
 }
+
+// TestSlowDrip: an answer that trickles in is bounded by the idle timeout between reads
+// and by the route's request timeout overall, each with its own code.
+func TestSlowDrip(t *testing.T) {
+	drip := func(gap time.Duration) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush() // headers now; the body trickles
+			tick := time.NewTicker(gap) // the upstream's pace, not a synchronisation
+			defer tick.Stop()
+			for _, c := range []byte(`{"id":"1","object":"chat.completion","choices":[]}`) {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+				w.Write([]byte{c})
+				w.(http.Flusher).Flush()
+			}
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	for _, c := range []struct {
+		gap            time.Duration
+		backend, route string
+		code           string
+	}{
+		{40 * time.Millisecond, "  timeouts: {idle: 15ms}", "", "first_token_timeout"},
+		{5 * time.Millisecond, "  timeouts: {idle: 1s}", "  timeouts: {request: 60ms}", "request_timeout"},
+	} {
+		up := drip(c.gap)
+		gw := gatewaytest.Start(t, backendYAML("a", up.URL+"/v1", c.backend)+retryRoute("[{name: a}]", c.route), nil, gateway.Options{})
+		resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+		if code, _ := errCode(t, body); resp.StatusCode != 504 || code != c.code {
+			t.Errorf("gap %v: %d %s, want %s", c.gap, resp.StatusCode, body, c.code)
+		}
+	}
+}
