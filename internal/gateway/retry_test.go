@@ -349,7 +349,7 @@ func TestSlowDrip(t *testing.T) {
 			io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)
-			w.(http.Flusher).Flush() // headers now; the body trickles
+			w.(http.Flusher).Flush()    // headers now; the body trickles
 			tick := time.NewTicker(gap) // the upstream's pace, not a synchronisation
 			defer tick.Stop()
 			for _, c := range []byte(`{"id":"1","object":"chat.completion","choices":[]}`) {
