@@ -171,14 +171,7 @@ func serviceAccountKeyB64(t *testing.T) string {
 
 // TestAccessControlExample: the keys the access-control example documents work as it says.
 func TestAccessControlExample(t *testing.T) {
-	snap, err := server.Load([]string{"access-control.yaml"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gateway.New(gateway.Options{})
-	gw.Swap(snap)
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
+	srv := serveExample(t, "access-control.yaml")
 	call := func(key, path, body string) int {
 		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -208,14 +201,7 @@ func TestAccessControlExample(t *testing.T) {
 
 // TestGuardrailsExample: the guardrails example does what its comments say.
 func TestGuardrailsExample(t *testing.T) {
-	snap, err := server.Load([]string{"guardrails.yaml"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gateway.New(gateway.Options{})
-	gw.Swap(snap)
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
+	srv := serveExample(t, "guardrails.yaml")
 	ask := func(content string) (*http.Response, string) {
 		body, _ := json.Marshal(map[string]any{"model": "guarded", "messages": []map[string]string{{"role": "user", "content": content}}})
 		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
@@ -254,14 +240,7 @@ func TestGuardrailsExample(t *testing.T) {
 
 // TestResilienceExample: the example's cache answers the second identical request.
 func TestResilienceExample(t *testing.T) {
-	snap, err := server.Load([]string{"resilience.yaml"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := gateway.New(gateway.Options{})
-	gw.Swap(snap)
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
+	srv := serveExample(t, "resilience.yaml")
 	var got []string
 	for range 2 {
 		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"steady","messages":[{"role":"user","content":"Hi"}]}`))
@@ -278,4 +257,18 @@ func TestResilienceExample(t *testing.T) {
 	if got[0] != "miss" || got[1] != "hit" {
 		t.Fatalf("X-Sluice-Cache %v, want miss then hit", got)
 	}
+}
+
+// serveExample serves one example file the way `sluice serve -f FILE` does.
+func serveExample(t *testing.T, file string) *httptest.Server {
+	t.Helper()
+	snap, err := server.Load([]string{file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{})
+	gw.Swap(snap)
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return srv
 }

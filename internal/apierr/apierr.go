@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Stable error codes. Clients may rely on these; never rename one.
@@ -51,6 +52,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
 
 // Wire is a client wire format.
 type Wire uint8

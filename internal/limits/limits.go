@@ -231,10 +231,7 @@ func (a *Admission) refusal(res *ratelimit.Result, first int) *apierr.Error {
 	if res.Denied >= 0 && first+res.Denied < len(a.rules) {
 		name = a.rules[first+res.Denied].Name
 	}
-	secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
+	secs := apierr.RetryAfterSeconds(res.RetryAfter)
 	h := http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
 	a.setHeaders(h)
 	return &apierr.Error{Status: http.StatusTooManyRequests, Code: CodeRateLimitExceeded, Header: h,

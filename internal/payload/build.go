@@ -83,8 +83,7 @@ type Resource struct {
 
 // NewSet orders resources (phase, then creation time, then namespace/name) and builds
 // the chains of every phase: one per targeted route and one for all other routes.
-// closers are released by Close.
-func NewSet(resources []Resource, closers []func() error) *Set {
+func NewSet(resources []Resource) *Set {
 	sort.SliceStable(resources, func(i, j int) bool {
 		a, b := resources[i], resources[j]
 		if a.Phase != b.Phase {
@@ -95,7 +94,7 @@ func NewSet(resources []Resource, closers []func() error) *Set {
 		}
 		return a.Ref < b.Ref
 	})
-	s := &Set{Resources: len(resources), closers: closers}
+	s := &Set{Resources: len(resources)}
 	targeted := map[string]bool{}
 	for _, res := range resources {
 		for _, t := range res.Targets {
@@ -121,9 +120,6 @@ func chainOf(resources []Resource, p Phase, route string) *Chain {
 		}
 		for _, st := range res.Steps {
 			c.Steps = append(c.Steps, st)
-			if st.OnResponse {
-				c.respond = append(c.respond, st)
-			}
 		}
 	}
 	return c

@@ -90,8 +90,6 @@ type verdict struct {
 // Chain is the ordered steps that apply to one route in one phase.
 type Chain struct {
 	Steps []*Step
-	// respond lists the steps with response scope.
-	respond []*Step
 }
 
 // Empty reports whether the chain does nothing.
@@ -102,8 +100,6 @@ type Set struct {
 	// chains by phase, then by ModelRoute ref; all is for routes no resource targets.
 	chains [2]map[string]*Chain
 	all    [2]*Chain
-	// closers are what Close releases (external clients).
-	closers []func() error
 	// Resources counts the PayloadProcessors compiled.
 	Resources int
 }
@@ -117,63 +113,6 @@ func (s *Set) Chain(p Phase, route string) *Chain {
 		return c
 	}
 	return s.all[p]
-}
-
-// Responding reports whether any step of the set reads answers.
-func (s *Set) Responding() bool {
-	if s == nil {
-		return false
-	}
-	for _, c := range s.all {
-		if c != nil && len(c.respond) > 0 {
-			return true
-		}
-	}
-	for _, m := range s.chains {
-		for _, c := range m {
-			if len(c.respond) > 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Steps returns every step, each once, for metrics and reloads.
-func (s *Set) Steps() []*Step {
-	if s == nil {
-		return nil
-	}
-	seen := map[*Step]bool{}
-	var out []*Step
-	add := func(c *Chain) {
-		if c == nil {
-			return
-		}
-		for _, st := range c.Steps {
-			if !seen[st] {
-				seen[st] = true
-				out = append(out, st)
-			}
-		}
-	}
-	for p := range s.all {
-		add(s.all[p])
-		for _, c := range s.chains[p] {
-			add(c)
-		}
-	}
-	return out
-}
-
-// Close releases external connections. The Set must not be used afterwards.
-func (s *Set) Close() {
-	if s == nil {
-		return
-	}
-	for _, c := range s.closers {
-		c()
-	}
 }
 
 // FlagsHeader renders findings as the x-sluice-flags value: a structured-field

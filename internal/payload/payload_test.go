@@ -46,7 +46,7 @@ func TestInProcessTimeout(t *testing.T) {
 		c.Timeout = -time.Second // already over
 		c.FailOpen = open
 		st := NewContentFilter(c, f, Block)
-		set := NewSet([]Resource{{Ref: "r", Steps: []*Step{st}}}, nil)
+		set := NewSet([]Resource{{Ref: "r", Steps: []*Step{st}}})
 		ex := newExchange(`{"model":"m","messages":[{"role":"user","content":"zeus"}]}`)
 		r := NewRun(context.Background(), ex, "1.2.3.4", nil)
 		e := r.Request(context.Background(), set.Chain(PreRouting, "any"), PreRouting)
@@ -92,7 +92,7 @@ func drain(t *testing.T, s interface{ Next() ([]byte, error) }) string {
 
 func responseRun(t *testing.T, steps ...*Step) *Run {
 	t.Helper()
-	set := NewSet([]Resource{{Ref: "r", Steps: steps}}, nil)
+	set := NewSet([]Resource{{Ref: "r", Steps: steps}})
 	ex := newExchange(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
 	r := NewRun(context.Background(), ex, "", nil)
 	if e := r.Request(context.Background(), set.Chain(PreRouting, "x"), PreRouting); e != nil {
@@ -194,7 +194,7 @@ func BenchmarkChain4KB(b *testing.B) {
 		NewPromptInjection(cfg("injection", false), 0.5, Block),
 		NewPII(cfg("pii", false), nil, Redact),
 		NewContentFilter(cfg("words", false), f, Block),
-	}}}, nil)
+	}}})
 	chain := set.Chain(PreRouting, "x")
 	body := body4K()
 	ex := newExchange(string(body))
@@ -224,7 +224,7 @@ func BenchmarkStreamChunk(b *testing.B) {
 	set := NewSet([]Resource{{Ref: "r", Steps: []*Step{
 		NewPII(cfg("pii", true), nil, Redact),
 		NewContentFilter(cfg("words", true), f, Block),
-	}}}, nil)
+	}}})
 	ex := newExchange(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
 	ctx := context.Background()
 	r := NewRun(ctx, ex, "", nil)

@@ -172,7 +172,7 @@ func (r *Run) apply(st *Step, v verdict, response bool) *apierr.Error {
 		e := &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.CodeThrottled,
 			Message: "Too many suspicious requests; retry later (processor '" + st.Name + "')."}
 		if v.retryAfter > 0 {
-			e.Header = http.Header{"Retry-After": {strconv.Itoa(int((v.retryAfter + time.Second - 1) / time.Second))}}
+			e.Header = http.Header{"Retry-After": {strconv.FormatInt(apierr.RetryAfterSeconds(v.retryAfter), 10)}}
 		}
 		return e
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -67,7 +68,7 @@ func (b *builder) payloadProcessors(routes map[string]bool, snap *Snapshot) (*pa
 		}
 		resources = append(resources, res)
 	}
-	return payload.NewSet(resources, nil), st
+	return payload.NewSet(resources), st
 }
 
 func (b *builder) processor(ref string, pr *v1alpha1.Processor, pp *field.Path, snap *Snapshot, prev, st *payloadState) (*payload.Step, field.ErrorList) {
@@ -163,7 +164,7 @@ func (b *builder) processor(ref string, pr *v1alpha1.Processor, pp *field.Path, 
 		m.SetBodyFields = append(m.SetBodyFields, payload.BodyValue{Path: strings.Split(f.Name, "."), Expr: e})
 	}
 	for j, name := range ip.RemoveHeaders {
-		if payload.ProtectedHeader(name) && !egress.IsCredentialHeader(name) {
+		if payload.ProtectedHeader(name) && !egress.IsCredentialHeader(http.CanonicalHeaderKey(name)) {
 			errs = append(errs, field.Forbidden(ipp.Child("removeHeaders").Index(j), "framing headers cannot be removed"))
 		}
 		m.RemoveHeaders = append(m.RemoveHeaders, name)

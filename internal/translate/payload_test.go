@@ -143,3 +143,19 @@ spec:
 		t.Fatalf("summary %+v", s2.Summary)
 	}
 }
+
+// TestPayloadRemoveHeaders: credential headers may be removed (in any case); framing
+// headers may not.
+func TestPayloadRemoveHeaders(t *testing.T) {
+	_, err := build(t, mock+`---
+apiVersion: sluice.dev/v1alpha1
+kind: PayloadProcessor
+metadata: {name: p}
+spec:
+  processors:
+  - {name: rm, inProcess: {removeHeaders: [authorization, X-Api-Key, host]}}
+`, nil)
+	if err == nil || !strings.Contains(err.Error(), "removeHeaders[2]: Forbidden") || strings.Contains(err.Error(), "removeHeaders[0]") || strings.Contains(err.Error(), "removeHeaders[1]") {
+		t.Fatalf("%v", err)
+	}
+}
