@@ -20,7 +20,9 @@ type CachePolicy struct {
 type CachePolicySpec struct {
 	// TargetRefs are the ModelRoutes it applies to; empty: every route.
 	TargetRefs []TargetRef `json:"targetRefs,omitempty"`
-	// Mode is Exact (default): a canonical hash of the request. Semantic is not built yet.
+	// Mode is Exact (default): a canonical hash of the request; or Semantic: the same, and
+	// else a request whose last user message is close in meaning to a cached one's, all
+	// else (system prompt, earlier turns, tools, parameters) being equal.
 	Mode CacheMode `json:"mode,omitempty"`
 	// TTL is how long an answer is served from the cache. Default 10m.
 	TTL *metav1.Duration `json:"ttl,omitempty"`
@@ -30,7 +32,7 @@ type CachePolicySpec struct {
 	MaxEntries int32 `json:"maxEntries,omitempty"`
 	// Storage is Memory (default) or Redis.
 	Storage *CacheStorage `json:"storage,omitempty"`
-	// Semantic configures Mode Semantic (not built yet).
+	// Semantic configures Mode Semantic.
 	Semantic *SemanticCache `json:"semantic,omitempty"`
 }
 
@@ -59,11 +61,21 @@ type CacheStorage struct {
 	Redis *RedisStorage `json:"redis,omitempty"`
 }
 
-// SemanticCache matches by embedding similarity.
+// SemanticCache matches by embedding similarity: the last user message is embedded
+// through a Backend's embeddings API and compared by cosine similarity with the cached
+// questions of the same scope and context.
 type SemanticCache struct {
+	// BackendRef is the Backend that computes embeddings (its OpenAI-compatible
+	// /embeddings, or the provider's equivalent).
 	BackendRef BackendObjectRef `json:"backendRef"`
-	Model      string           `json:"model"`
-	Threshold  *float64         `json:"threshold,omitempty"`
+	// Model is the embedding model sent to it.
+	Model string `json:"model"`
+	// Threshold is the least cosine similarity that counts as the same question, in
+	// (0, 1]. Default 0.95.
+	Threshold *float64 `json:"threshold,omitempty"`
+	// Timeout bounds the embeddings call; when it runs out the request goes on uncached.
+	// Default 2s.
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // CachePolicyList is a list of CachePolicies.
@@ -78,6 +90,10 @@ type CachePolicyList struct {
 const (
 	DefaultCacheTTL        = 10 * time.Minute
 	DefaultCacheMaxEntries = 10000
+	// DefaultSemanticThreshold is high on purpose: a wrong cached answer costs more
+	// than a paid one.
+	DefaultSemanticThreshold = 0.95
+	DefaultSemanticTimeout   = 2 * time.Second
 )
 
 // Default fills empty fields.
@@ -99,6 +115,16 @@ func (p *CachePolicy) Default() {
 	if s.Storage == nil {
 		s.Storage = &CacheStorage{Type: StorageMemory}
 	}
+	if sc := s.Semantic; sc != nil {
+		if sc.Threshold == nil {
+			t := DefaultSemanticThreshold
+			sc.Threshold = &t
+		}
+		defaultDuration(&sc.Timeout, DefaultSemanticTimeout)
+		if sc.BackendRef.Namespace == "" {
+			sc.BackendRef.Namespace = p.Namespace
+		}
+	}
 	for i := range s.TargetRefs {
 		if s.TargetRefs[i].Namespace == "" {
 			s.TargetRefs[i].Namespace = p.Namespace
@@ -118,7 +144,22 @@ func (p *CachePolicy) Validate() field.ErrorList {
 			errs = append(errs, field.Forbidden(sp.Child("semantic"), "only for mode Semantic"))
 		}
 	case CacheSemantic:
-		errs = append(errs, field.Invalid(sp.Child("mode"), s.Mode, "semantic caching is not built yet; use Exact"))
+		sc := s.Semantic
+		if sc == nil {
+			errs = append(errs, field.Required(sp.Child("semantic"), "mode Semantic needs backendRef and model"))
+			break
+		}
+		scp := sp.Child("semantic")
+		if sc.BackendRef.Name == "" {
+			errs = append(errs, field.Required(scp.Child("backendRef", "name"), ""))
+		}
+		if sc.Model == "" || len(sc.Model) > 256 {
+			errs = append(errs, field.Required(scp.Child("model"), "the embedding model (at most 256 characters)"))
+		}
+		if t := sc.Threshold; t != nil && !(*t > 0 && *t <= 1) {
+			errs = append(errs, field.Invalid(scp.Child("threshold"), *t, "must be in (0, 1]"))
+		}
+		errs = append(errs, positive(scp.Child("timeout"), sc.Timeout)...)
 	default:
 		errs = append(errs, field.NotSupported(sp.Child("mode"), s.Mode, []string{"Exact", "Semantic"}))
 	}

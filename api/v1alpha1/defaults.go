@@ -52,6 +52,9 @@ func (b *Backend) Default() {
 			h.HealthyThreshold = 1
 		}
 	}
+	if s.Pool != nil {
+		s.Pool.defaults()
+	}
 	if s.Schema == SchemaMock {
 		if s.Mock == nil {
 			s.Mock = &MockSpec{}

@@ -112,6 +112,9 @@ func (b *Backend) Validate() field.ErrorList {
 			errs = append(errs, field.Forbidden(hp, "needs outlierDetection (a failed check ejects the Backend)"))
 		}
 	}
+	if s.Pool != nil {
+		errs = append(errs, s.Pool.validate(s, p.Child("pool"))...)
+	}
 	if o := s.OutlierDetection; o != nil {
 		op := p.Child("outlierDetection")
 		if o.ConsecutiveFailures < 0 {

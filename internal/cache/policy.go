@@ -22,6 +22,18 @@ type Policy struct {
 	TTL   time.Duration
 	Scope Scope
 	Store Store
+	// Semantic, when set, also matches questions by meaning.
+	Semantic *Semantic
+}
+
+// Semantic is a policy's semantic matching: embeddings from Backend (a Backend ref) and
+// Model, a match at Threshold cosine similarity or above, in Index.
+type Semantic struct {
+	Backend   string
+	Model     string
+	Threshold float32
+	Timeout   time.Duration
+	Index     *SemanticIndex
 }
 
 // ScopeKey names the tenant whose entries a request may read and write: one team or

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/internal/outlier"
+	"github.com/sluice-gateway/sluice/internal/picker"
 )
 
 // Timeouts bound one upstream attempt.
@@ -33,10 +34,18 @@ type Upstream struct {
 	// credential, for clients that do not speak HTTP through Transport (gRPC).
 	TLS    *tls.Config
 	Signer Signer
-	// Health ejects the Backend after repeated failures (outlier detection); nil: never.
-	Health    *outlier.Detector
-	check     *HealthCheck
-	loop      healthLoop
+	// Health ejects the Backend after repeated failures (outlier detection); nil: never,
+	// and for a pool, whose endpoints are ejected one by one.
+	Health *outlier.Detector
+	// Pool, when set, makes the Backend a pool of endpoints: each attempt goes to the one
+	// Pool.Pick chooses, at BaseURL's scheme and path.
+	Pool *picker.Pool
+	// PrefixBytes is how much prompt text a PrefixAffinity pool hashes; HonorDestination
+	// lets a request's x-gateway-destination-endpoint choose among the pool's endpoints.
+	PrefixBytes      int
+	HonorDestination bool
+	check            *HealthCheck
+	loop             probeLoop
 	slots     chan struct{}
 	maxQueued int32
 	queued    atomic.Int32
@@ -72,8 +81,8 @@ func NewUpstream(o Options) *Upstream {
 	u := &Upstream{BaseURL: o.BaseURL, Timeouts: o.Timeouts, TLS: o.TLS, Signer: o.Signer}
 	if o.Outlier != nil {
 		u.Health = outlier.New(*o.Outlier)
-		u.check = o.HealthCheck
 	}
+	u.check = o.HealthCheck
 	base := o.Base
 	if base == nil {
 		t := NewTransport(o.Timeouts)
@@ -107,6 +116,24 @@ func NewTransport(t Timeouts) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// UsePool makes the Upstream a pool of endpoints chosen by cfg (see picker.Config); the
+// endpoints' metrics are scraped through the Upstream's transport, with its TLS policy
+// and credential. Build the Upstream without Options.Outlier and give it to cfg: a pool
+// ejects endpoints, not itself.
+func (u *Upstream) UsePool(cfg picker.Config) error {
+	if m := cfg.Metrics; m != nil {
+		mc := *m
+		mc.Client = &http.Client{Transport: u.Transport}
+		cfg.Metrics = &mc
+	}
+	p, err := picker.New(cfg)
+	if err != nil {
+		return err
+	}
+	u.Pool = p
+	return nil
 }
 
 // TryAcquire takes a concurrency slot; false means the Backend is full.
@@ -157,10 +184,19 @@ func (u *Upstream) Release() {
 	}
 }
 
-// CloseIdle closes pooled idle connections and stops the health check; used when a
-// Backend leaves the snapshot.
+// Ejected reports whether the Backend is out of rotation: ejected itself, or every
+// endpoint of its pool ejected.
+func (u *Upstream) Ejected() bool {
+	if u.Pool != nil {
+		return u.Pool.Ejected()
+	}
+	return u.Health.Ejected()
+}
+
+// CloseIdle closes pooled idle connections and stops the probes; used when a Backend
+// leaves the snapshot.
 func (u *Upstream) CloseIdle() {
-	u.StopHealthCheck()
+	u.StopProbes()
 	if u.closeIdle != nil {
 		u.closeIdle()
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/outlier"
 )
 
 // HealthCheck is an active health check: a GET of Path on the Backend every Interval.
@@ -15,48 +17,87 @@ type HealthCheck struct {
 	UnhealthyThreshold, HealthyThreshold int
 }
 
-// healthLoop runs an Upstream's active health check until stopped.
-type healthLoop struct {
-	once   sync.Once
-	cancel context.CancelFunc
+// probeLoop runs an Upstream's active health check until stopped.
+type probeLoop struct {
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
 }
 
-// StartHealthCheck starts the Upstream's active health check, once; it runs until
-// StopHealthCheck (or CloseIdle, when the Backend leaves the configuration). The gateway
-// starts it for the snapshot in force, so a configuration only validated never probes.
-func (u *Upstream) StartHealthCheck() {
-	if u.check == nil || u.Health == nil {
+// StartProbes starts the Upstream's background work, once: the active health check, and
+// a pool's metrics scraping. It runs until StopProbes (or CloseIdle, when the Backend
+// leaves the configuration). The gateway starts it for the snapshot in force, so a
+// configuration only validated never probes.
+func (u *Upstream) StartProbes() {
+	u.loop.mu.Lock()
+	defer u.loop.mu.Unlock()
+	if u.loop.started {
 		return
 	}
-	u.loop.once.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		u.loop.cancel = cancel
-		go u.healthLoop(ctx)
-	})
+	u.loop.started = true
+	if u.Pool != nil {
+		u.Pool.Start()
+	}
+	if u.check == nil || (u.Health == nil && u.Pool == nil) {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	u.loop.cancel = cancel
+	go u.healthLoop(ctx)
 }
 
-// StopHealthCheck stops the active health check.
-func (u *Upstream) StopHealthCheck() {
+// StopProbes stops the background work StartProbes started.
+func (u *Upstream) StopProbes() {
+	u.loop.mu.Lock()
+	defer u.loop.mu.Unlock()
 	if u.loop.cancel != nil {
 		u.loop.cancel()
 	}
+	if u.Pool != nil {
+		u.Pool.Stop()
+	}
 }
+
+// healthState counts one target's results in a row.
+type healthState struct{ fails, oks int }
 
 func (u *Upstream) healthLoop(ctx context.Context) {
 	c := u.check
 	t := time.NewTicker(c.Interval)
 	defer t.Stop()
-	fails, oks := 0, 0
-	for {
-		if u.probe(ctx) {
-			oks, fails = oks+1, 0
-			if oks >= c.HealthyThreshold {
-				u.Health.SetDown(false)
+	// A pool is checked endpoint by endpoint: one dead server ejects only itself.
+	states := map[string]*healthState{}
+	record := func(key string, d *outlier.Detector, ok bool) {
+		s := states[key]
+		if s == nil {
+			s = &healthState{}
+			states[key] = s
+		}
+		if ok {
+			s.oks, s.fails = s.oks+1, 0
+			if s.oks >= c.HealthyThreshold {
+				d.SetDown(false)
 			}
 		} else {
-			fails, oks = fails+1, 0
-			if fails >= c.UnhealthyThreshold {
-				u.Health.SetDown(true)
+			s.fails, s.oks = s.fails+1, 0
+			if s.fails >= c.UnhealthyThreshold {
+				d.SetDown(true)
+			}
+		}
+	}
+	for {
+		if u.Pool == nil {
+			record("", u.Health, u.probe(ctx, ""))
+		} else {
+			var wg sync.WaitGroup
+			eps := u.Pool.Endpoints()
+			results := make([]bool, len(eps))
+			for i, e := range eps {
+				wg.Go(func() { results[i] = u.probe(ctx, e.Address()) })
+			}
+			wg.Wait()
+			for i, e := range eps {
+				record(e.Address(), e.Health(), results[i])
 			}
 		}
 		select {
@@ -67,13 +108,17 @@ func (u *Upstream) healthLoop(ctx context.Context) {
 	}
 }
 
-// probe reports whether the Backend answered the check: any status below 500 except
-// 401 and 403 (a Backend that refuses the gateway's credential cannot serve it).
-func (u *Upstream) probe(ctx context.Context) bool {
+// probe reports whether the Backend (or the pool endpoint at addr) answered the check:
+// any status below 500 except 401 and 403 (a Backend that refuses the gateway's
+// credential cannot serve it).
+func (u *Upstream) probe(ctx context.Context, addr string) bool {
 	ctx, cancel := context.WithTimeout(ctx, u.check.Timeout)
 	defer cancel()
 	target := *u.BaseURL
 	target.Path += u.check.Path
+	if addr != "" {
+		target.Host = addr
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
 		return false

@@ -118,8 +118,12 @@ type Exchange struct {
 	Code      string // stable error code when the gateway or upstream failed the request
 	FirstByte time.Duration
 	Usage     Usage
-	// Cache is "hit" or "miss" when a CachePolicy applied, else empty.
+	// Cache is "hit", "semantic_hit" or "miss" when a CachePolicy applied, else empty.
 	Cache string
+	// CacheTokens are the tokens a semantic cache spent embedding the question.
+	CacheTokens int64
+	// Endpoint of a pool Backend ("host:port") the answer came from, else empty.
+	PoolEndpoint string
 	// Output accumulates the answer's generated text as delivered, raw JSON-escaped, so
 	// usage can be estimated when the upstream reports none.
 	Output []byte

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,12 +13,17 @@ import (
 	"github.com/sluice-gateway/sluice/internal/cache"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/payload/content"
+	"github.com/sluice-gateway/sluice/internal/route"
 )
 
 // cacheFill is a miss whose answer is to be stored.
 type cacheFill struct {
 	policy *cache.Policy
 	key    [32]byte
+	// For a semantic policy: the question's context and embedding, indexed once the
+	// answer is stored (vec is nil when the question could not be embedded).
+	semCtx [32]byte
+	vec    []float32
 }
 
 // cacheTimeout bounds a store's Get and Set; a slow cache is bypassed, never waited for.
@@ -27,7 +33,11 @@ const cacheTimeout = 250 * time.Millisecond
 // after the answer. Cache-Control: no-cache skips the lookup (the fresh answer is still
 // stored), no-store skips the cache entirely. A streamed chat or Messages answer is
 // captured as the client received it and stored as the equivalent whole answer.
-func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchange, cp *cache.Policy) (bool, *cacheFill) {
+//
+// A semantic policy, when the exact lookup misses, embeds the request's last user message
+// and looks for a close enough question asked in the same context (see cache.Question);
+// the embedding is kept to index the answer this request gets.
+func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchange, cp *cache.Policy, backends map[string]*route.Backend) (bool, *cacheFill) {
 	if ex.IngressEndpoint == exchange.EndpointCountTokens {
 		return false, nil
 	}
@@ -35,11 +45,14 @@ func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchang
 	if strings.Contains(cc, "no-store") {
 		return false, nil
 	}
-	key, ok := cache.Key(ex.IngressEndpoint.String(), ex.Body, cp.ScopeKey(ex.Principal))
+	scope := cp.ScopeKey(ex.Principal)
+	key, ok := cache.Key(ex.IngressEndpoint.String(), ex.Body, scope)
 	if !ok {
 		return false, nil
 	}
-	if !strings.Contains(cc, "no-cache") {
+	fill := &cacheFill{policy: cp, key: key}
+	lookup := !strings.Contains(cc, "no-cache")
+	if lookup {
 		ctx, cancel := context.WithTimeout(r.Context(), cacheTimeout)
 		e, hit, err := cp.Store.Get(ctx, key)
 		cancel()
@@ -50,13 +63,59 @@ func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchang
 			return true, nil
 		}
 	}
+	if sem := cp.Semantic; sem != nil {
+		if g.semanticLookup(r.Context(), w, ex, cp, backends[sem.Backend], scope, lookup, fill) {
+			return true, nil
+		}
+	}
 	ex.Cache = "miss"
 	w.Header()["X-Sluice-Cache"] = cacheMiss
 	if ex.Stream && ex.IngressEndpoint != exchange.EndpointChat && ex.IngressEndpoint != exchange.EndpointMessages {
 		return false, nil
 	}
 	w.capture = capturePool.Get().(*bytes.Buffer)
-	return false, &cacheFill{policy: cp, key: key}
+	return false, fill
+}
+
+// semanticLookup embeds the request's question and serves the answer of the closest
+// question of its context at or above the threshold (true). It records the embedding in
+// fill either way. An embeddings failure only costs the lookup: the request goes on.
+func (g *Gateway) semanticLookup(ctx context.Context, w *recorder, ex *exchange.Exchange, cp *cache.Policy, be *route.Backend, scope string, lookup bool, fill *cacheFill) bool {
+	sem := cp.Semantic
+	semCtx, question, ok := cache.Question(ex.IngressEndpoint, ex.Body, scope)
+	if !ok || be == nil {
+		return false
+	}
+	vec, tokens, err := g.embed(ctx, be, sem, question)
+	ex.CacheTokens += tokens
+	if err != nil {
+		g.log.Warn("semantic cache: no embedding; exact match only", "request_id", ex.ID, "policy", cp.Ref, "backend", sem.Backend, "error", err.Error())
+		return false
+	}
+	fill.semCtx, fill.vec = semCtx, vec
+	if !lookup {
+		return false
+	}
+	k, score, found := sem.Index.Search(semCtx, vec, sem.Threshold)
+	if !found {
+		return false
+	}
+	gctx, cancel := context.WithTimeout(ctx, cacheTimeout)
+	e, hit, err := cp.Store.Get(gctx, k)
+	cancel()
+	if err != nil || !hit {
+		if err == nil {
+			sem.Index.Forget(semCtx, k) // the answer expired or was evicted
+		}
+		return false
+	}
+	w.Header()["X-Sluice-Cache-Similarity"] = []string{strconv.FormatFloat(float64(score), 'f', 3, 32)}
+	if !g.serveCached(w, ex, e) {
+		delete(w.Header(), "X-Sluice-Cache-Similarity")
+		return false
+	}
+	ex.Cache = "semantic_hit"
+	return true
 }
 
 var (
@@ -131,8 +190,14 @@ func (g *Gateway) cacheStore(w *recorder, ex *exchange.Exchange, f *cacheFill) {
 	set := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cacheTimeout)
 		defer cancel()
-		if err := f.policy.Store.Set(ctx, f.key, e, f.policy.TTL); err != nil && err != cache.ErrTooLarge {
-			g.log.Warn("cache store failed", "policy", f.policy.Ref, "error", err.Error())
+		if err := f.policy.Store.Set(ctx, f.key, e, f.policy.TTL); err != nil {
+			if err != cache.ErrTooLarge {
+				g.log.Warn("cache store failed", "policy", f.policy.Ref, "error", err.Error())
+			}
+			return
+		}
+		if f.vec != nil {
+			f.policy.Semantic.Index.Add(f.semCtx, f.vec, f.key, f.policy.TTL)
 		}
 	}
 	if _, local := f.policy.Store.(*cache.Memory); local {

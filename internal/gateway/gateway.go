@@ -74,7 +74,7 @@ func (g *Gateway) Swap(snap *translate.Snapshot) *translate.Snapshot {
 		st.models[m] = true
 	}
 	for _, b := range snap.Backends {
-		b.Upstream.StartHealthCheck() // once per Upstream; kept across reloads with it
+		b.Upstream.StartProbes() // once per Upstream; kept across reloads with it
 	}
 	old := g.state.Swap(st)
 	if old == nil {
@@ -324,7 +324,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	var fill *cacheFill
 	if cp := st.snap.Cache.For(rt.Ref); cp != nil {
 		var served bool
-		if served, fill = g.cacheLookup(r, rw, ex, cp); served {
+		if served, fill = g.cacheLookup(r, rw, ex, cp, st.snap.Backends); served {
 			return
 		}
 	}

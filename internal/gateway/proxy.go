@@ -16,7 +16,9 @@ import (
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/jsonscan"
+	"github.com/sluice-gateway/sluice/internal/outlier"
 	"github.com/sluice-gateway/sluice/internal/payload"
+	"github.com/sluice-gateway/sluice/internal/picker"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
@@ -86,6 +88,9 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	var last failure
 	inRegion := false
 	pol := rt.Retry
+	// failed are pool endpoints this request failed on; retries go elsewhere.
+	var failedBuf [8]*picker.Endpoint
+	failed := failedBuf[:0]
 	// skip holds, per tier, refs that must not be retried in a later round (a 429 that
 	// asked for a longer wait than the backoff allows).
 	var skip [8]uint64
@@ -108,7 +113,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 					tried |= 1 << i
 				} else {
 					inRegion = true
-					if avoidEjected && tier.Refs[i].Backend.Upstream.Health.Ejected() {
+					if avoidEjected && tier.Refs[i].Backend.Upstream.Ejected() {
 						tried |= 1 << i
 					}
 				}
@@ -151,11 +156,26 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 				}
 				last.kind, last.retryAfter = failNone, 0
 				progressed = true
-				o := g.attempt(ctx, w, ex, rt, ref, run, &last)
+				var ep *picker.Endpoint
+				o := g.attempt(ctx, w, ex, rt, ref, run, &last, failed, &ep)
 				up.Release()
-				g.health(up, ex, o, last.kind)
+				if ep == nil {
+					g.health(up.Health, ex, o, last.kind)
+				} else {
+					ep.Done()
+					g.health(ep.Health(), ex, o, last.kind)
+				}
 				if o == answered {
 					return
+				}
+				if ep != nil && last.kind == failConnect && len(failed) < cap(failed) {
+					// Nothing reached that server: another endpoint of the pool is tried
+					// at once, before the route's other refs.
+					failed = append(failed, ep)
+					if len(failed) < up.Pool.Size() && (pol == nil || ex.Attempts < pol.Attempts) {
+						tried &^= 1 << i
+						continue
+					}
 				}
 				if !retryable(pol, last.kind) {
 					stop = true
@@ -195,7 +215,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 func allEjected(rt *route.Route) bool {
 	for ti := range rt.Tiers {
 		for i := range rt.Tiers[ti].Refs {
-			if !rt.Tiers[ti].Refs[i].Backend.Upstream.Health.Ejected() {
+			if !rt.Tiers[ti].Refs[i].Backend.Upstream.Ejected() {
 				return false
 			}
 		}
@@ -206,8 +226,7 @@ func allEjected(rt *route.Route) bool {
 // health records an attempt's outcome for outlier detection: connection failures, 5xx and
 // timeouts count against the Backend; a 429 (it is alive, and busy) and a client that
 // left count neither way.
-func (g *Gateway) health(up *egress.Upstream, ex *exchange.Exchange, o outcome, kind failKind) {
-	h := up.Health
+func (g *Gateway) health(h *outlier.Detector, ex *exchange.Exchange, o outcome, kind failKind) {
 	if h == nil {
 		return
 	}
@@ -236,7 +255,7 @@ func (g *Gateway) health(up *egress.Upstream, ex *exchange.Exchange, o outcome, 
 		return
 	}
 	if h.Failure() {
-		g.log.Warn("backend ejected", "backend", ex.Backend, "until", h.Status().Until.Format(time.RFC3339))
+		g.log.Warn("backend ejected", "backend", ex.Backend, "pool_endpoint", ex.PoolEndpoint, "until", h.Status().Until.Format(time.RFC3339))
 	}
 }
 
@@ -288,8 +307,9 @@ func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchang
 	return false
 }
 
-// attempt sends the exchange to one backend.
-func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure) outcome {
+// attempt sends the exchange to one backend; for a pool, to the endpoint it picks (set in
+// *picked, for the caller to release), avoiding the endpoints in failed.
+func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure, failed []*picker.Endpoint, picked **picker.Endpoint) outcome {
 	be := ref.Backend
 	up := be.Upstream
 	ex.Backend = be.Ref
@@ -323,6 +343,19 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		}
 		g.fail(w, ex, ae)
 		return answered
+	}
+	if up.Pool != nil {
+		ep := pickEndpoint(ex, up, failed)
+		if ep == nil {
+			*last = failure{err: &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No server of this model's pool is available right now."}, kind: failConnect}
+			return fallBack
+		}
+		*picked = ep
+		ex.PoolEndpoint = ep.Address()
+		req.URL.Host, req.Host = ep.Address(), ep.Address()
+		// The endpoint-picker protocol's header, as an Inference Extension data plane
+		// would pass it on.
+		req.Header["X-Gateway-Destination-Endpoint"] = []string{ep.Address()}
 	}
 	// One watchdog bounds the wait for headers (firstByte), then for the first body byte
 	// (the route's firstToken, else idle), then every silence between reads (idle).

@@ -282,7 +282,7 @@ func TestActiveHealthCheck(t *testing.T) {
 	gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  healthCheck: {path: /health, interval: 5ms, unhealthyThreshold: 1}")+
 		backendYAML("b", b.URL+"/v1", "")+retryRoute("[{name: a}, {name: b, priority: 1}]", ""), nil, gateway.Options{})
 	up := gw.Snapshot().Backends["Backend/default/a"].Upstream
-	t.Cleanup(up.StopHealthCheck)
+	t.Cleanup(up.StopProbes)
 	ask := func() {
 		if resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil); resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, body)

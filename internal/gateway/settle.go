@@ -101,6 +101,8 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder,
 		slog.Bool("usage_estimated", ex.Usage.Estimated),
 		slog.String("flags", flags),
 		slog.String("cache", ex.Cache),
+		slog.Int64("cache_embedding_tokens", ex.CacheTokens),
+		slog.String("pool_endpoint", ex.PoolEndpoint),
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)
 }

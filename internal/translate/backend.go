@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/outlier"
+	"github.com/sluice-gateway/sluice/internal/picker"
 	"github.com/sluice-gateway/sluice/internal/provider"
 	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/provider/azure"
@@ -153,7 +154,62 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			return old, fp, nil
 		}
 	}
-	return &route.Backend{Ref: ref, Schema: s.Schema, Region: s.Region, Adapter: adapter, Upstream: egress.NewUpstream(opts)}, fp, nil
+	poolOutlier := opts.Outlier
+	if s.Pool != nil {
+		opts.Outlier = nil // a pool ejects its endpoints one by one
+		if opts.BaseURL.Scheme == "https" {
+			opts.TLS = poolTLS(opts.TLS, opts.BaseURL.Hostname())
+		}
+	}
+	up := egress.NewUpstream(opts)
+	if p := s.Pool; p != nil {
+		if err := up.UsePool(poolConfig(p, opts.BaseURL.Scheme, poolOutlier)); err != nil {
+			return nil, "", field.ErrorList{field.Invalid(spec.Child("pool"), "", err.Error())}
+		}
+		up.HonorDestination = p.DestinationHeader == v1alpha1.DestinationHeaderHonor
+		if a := p.PrefixAffinity; a != nil {
+			up.PrefixBytes = int(a.PrefixBytes)
+		}
+	}
+	return &route.Backend{Ref: ref, Schema: s.Schema, Region: s.Region, Adapter: adapter, Upstream: up}, fp, nil
+}
+
+// poolConfig compiles an EndpointPool for the picker.
+func poolConfig(p *v1alpha1.EndpointPool, scheme string, out *outlier.Config) picker.Config {
+	cfg := picker.Config{
+		Addresses:        p.Endpoints,
+		KVCacheThreshold: float64(p.KVCacheThresholdPercent) / 100,
+		QueueThreshold:   int(p.QueueThreshold),
+		Outlier:          out,
+	}
+	switch p.Picker {
+	case v1alpha1.PickerLeastOutstanding:
+		cfg.Strategy = picker.LeastOutstanding
+	case v1alpha1.PickerPrefixAffinity:
+		cfg.Strategy = picker.PrefixAffinity
+		cfg.LoadFactor = float64(p.PrefixAffinity.LoadFactorPercent) / 100
+	default:
+		cfg.Strategy = picker.LoadAware
+	}
+	if m := p.Metrics; m != nil {
+		cfg.Metrics = &picker.MetricsConfig{Scheme: scheme, Path: m.Path,
+			Interval: m.Interval.Duration, StaleAfter: m.StaleAfter.Duration, Timeout: m.Timeout.Duration}
+	}
+	return cfg
+}
+
+// poolTLS makes sure certificates are verified against the Backend's host name, not the
+// endpoint address a pool dials.
+func poolTLS(cfg *tls.Config, host string) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg
 }
 
 // adapter picks the wire adapter of the schema.

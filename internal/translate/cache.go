@@ -14,13 +14,14 @@ import (
 // cacheState keeps cache stores across snapshots, so a reload keeps the cached answers:
 // Memory stores by policy and size, Redis clients by URL.
 type cacheState struct {
-	memory map[string]*cache.Memory
-	redis  map[string]redis.UniversalClient
+	memory   map[string]*cache.Memory
+	redis    map[string]redis.UniversalClient
+	semantic map[string]*cache.SemanticIndex
 }
 
 // cachePolicies compiles the CachePolicies.
-func (b *builder) cachePolicies(routes map[string]bool) (*cache.Set, *cacheState) {
-	st := &cacheState{memory: map[string]*cache.Memory{}, redis: map[string]redis.UniversalClient{}}
+func (b *builder) cachePolicies(routes map[string]bool, snap *Snapshot) (*cache.Set, *cacheState) {
+	st := &cacheState{memory: map[string]*cache.Memory{}, redis: map[string]redis.UniversalClient{}, semantic: map[string]*cache.SemanticIndex{}}
 	var prev *cacheState
 	if b.prev != nil {
 		prev = b.prev.cache
@@ -48,11 +49,39 @@ func (b *builder) cachePolicies(routes map[string]bool) (*cache.Set, *cacheState
 		if len(targets) == 0 && owner[""] != "" {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "targetRefs"), "[]", "another CachePolicy ("+owner[""]+") already applies to every route"))
 		}
+		if sc := p.Spec.Semantic; sc != nil && p.Spec.Mode == v1alpha1.CacheSemantic {
+			bref := resource.Ref("Backend", sc.BackendRef.Namespace, sc.BackendRef.Name)
+			fp := field.NewPath("spec", "semantic", "backendRef")
+			if be, ok := snap.Backends[bref]; !ok {
+				msg := "Backend not found"
+				if _, exists := b.set.Origins[bref]; exists {
+					msg = "the Backend is invalid"
+				}
+				errs = append(errs, field.Invalid(fp, sc.BackendRef.Namespace+"/"+sc.BackendRef.Name, msg))
+			} else if !embeds(be.Schema) {
+				errs = append(errs, field.Invalid(fp, sc.BackendRef.Namespace+"/"+sc.BackendRef.Name, "schema "+string(be.Schema)+" has no embeddings API here"))
+			}
+		}
 		if len(errs) > 0 {
 			b.fail("CachePolicy", p.Namespace, p.Name, errs...)
 			continue
 		}
 		pol := &cache.Policy{Ref: ref, TTL: p.Spec.TTL.Duration}
+		if sc := p.Spec.Semantic; sc != nil && p.Spec.Mode == v1alpha1.CacheSemantic {
+			key := ref + "#" + strconv.Itoa(int(p.Spec.MaxEntries))
+			x := st.semantic[key]
+			if x == nil && prev != nil {
+				x = prev.semantic[key]
+			}
+			if x == nil {
+				x = cache.NewSemanticIndex(int(p.Spec.MaxEntries), nil)
+			}
+			st.semantic[key] = x
+			pol.Semantic = &cache.Semantic{
+				Backend: resource.Ref("Backend", sc.BackendRef.Namespace, sc.BackendRef.Name),
+				Model:   sc.Model, Threshold: float32(*sc.Threshold), Timeout: sc.Timeout.Duration, Index: x,
+			}
+		}
 		switch p.Spec.Scope {
 		case v1alpha1.CacheScopeSubject:
 			pol.Scope = cache.ScopeSubject
@@ -97,6 +126,15 @@ func (b *builder) cachePolicies(routes map[string]bool) (*cache.Set, *cacheState
 		}
 	}
 	return set, st
+}
+
+// embeds reports whether the gateway can ask a Backend of schema s for embeddings.
+func embeds(s v1alpha1.Schema) bool {
+	switch s {
+	case v1alpha1.SchemaOpenAI, v1alpha1.SchemaAzureOpenAI, v1alpha1.SchemaGCPVertexAI, v1alpha1.SchemaMock:
+		return true
+	}
+	return false
 }
 
 // retire closes the Redis clients prev has and next does not.

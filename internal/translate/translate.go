@@ -295,7 +295,7 @@ func (b *builder) build() *Snapshot {
 	}
 	snap.Limits, snap.stores = b.rateLimits(routeRefs)
 	snap.Payload, snap.payload = b.payloadProcessors(routeRefs, snap)
-	snap.Cache, snap.cache = b.cachePolicies(routeRefs)
+	snap.Cache, snap.cache = b.cachePolicies(routeRefs, snap)
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
 	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources}

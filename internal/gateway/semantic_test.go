@@ -1,0 +1,168 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"unicode"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// bagOfWordsEmbedder is a fake embeddings API: a question's vector counts its words
+// (case and punctuation ignored) in 64 hashed dimensions, so a rewording of the same
+// words is identical and a different word lowers the similarity measurably.
+func bagOfWordsEmbedder(t *testing.T, calls *atomic.Int32, down *atomic.Bool) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.URL.Path != "/v1/embeddings" || r.Header.Get("Authorization") != "Bearer embed-key" {
+			t.Errorf("embedder got %s with Authorization %q", r.URL.Path, r.Header.Get("Authorization"))
+		}
+		if down.Load() {
+			http.Error(w, `{"error":{"message":"down"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		var req struct{ Model, Input string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "embed-small" {
+			t.Errorf("embedder request: %v %+v", err, req)
+		}
+		vec := make([]float32, 64)
+		words := strings.FieldsFunc(strings.ToLower(req.Input), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		for _, w := range words {
+			h := fnv.New32a()
+			h.Write([]byte(w))
+			vec[h.Sum32()%64]++
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"object": "list", "model": req.Model,
+			"data":  []map[string]any{{"object": "embedding", "index": 0, "embedding": vec}},
+			"usage": map[string]any{"prompt_tokens": len(words), "total_tokens": len(words)},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestSemanticCache: a reworded question is answered from the cache; a different
+// question, another system prompt or another team is not; a streaming client gets the
+// replay; when the embedder is down requests are still served.
+func TestSemanticCache(t *testing.T) {
+	var calls atomic.Int32
+	var down atomic.Bool
+	emb := bagOfWordsEmbedder(t, &calls, &down)
+	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + `
+apiVersion: sluice.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: p}
+spec:
+  authentication: {apiKeys: {}}
+  rules: [{name: all, allow: {models: ["*"]}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: embed}
+stringData: {apiKey: embed-key}
+---
+` + backendYAML("embedder", emb.URL+"/v1", "  credentials: {apiKey: {secretRef: {name: embed, key: apiKey}}}")
+	gw, up := cachedGateway(t, keys, "  mode: Semantic\n  semantic: {backendRef: {name: embedder}, model: embed-small, threshold: 0.95}")
+	ask := func(key, system, question string, header map[string]string) (*http.Response, string) {
+		t.Helper()
+		msgs := []map[string]any{}
+		if system != "" {
+			msgs = append(msgs, map[string]any{"role": "system", "content": system})
+		}
+		msgs = append(msgs, map[string]any{"role": "user", "content": question})
+		b, _ := json.Marshal(map[string]any{"model": "m", "messages": msgs})
+		h := map[string]string{"Authorization": "Bearer " + key}
+		for k, v := range header {
+			h[k] = v
+		}
+		r, body := postJSON(t, gw.URL(), "/chat/completions", string(b), h)
+		if r.StatusCode != 200 {
+			t.Fatalf("%d %s", r.StatusCode, body)
+		}
+		return r, body
+	}
+	r1, body1 := ask("sk-team-a", "Be brief.", "What is the capital of France?", nil)
+	if r1.Header.Get("X-Sluice-Cache") != "miss" {
+		t.Fatalf("first: %q", r1.Header.Get("X-Sluice-Cache"))
+	}
+	r2, body2 := ask("sk-team-a", "Be brief.", "what is the capital of france", nil)
+	if r2.Header.Get("X-Sluice-Cache") != "hit" || r2.Header.Get("X-Sluice-Cache-Similarity") != "1.000" || body2 != body1 {
+		t.Fatalf("reworded: %q %q\n%s\n%s", r2.Header.Get("X-Sluice-Cache"), r2.Header.Get("X-Sluice-Cache-Similarity"), body1, body2)
+	}
+	if n := len(up.bodies); n != 1 {
+		t.Fatalf("upstream saw %d requests", n)
+	}
+	for name, c := range map[string][3]string{
+		"another question":      {"sk-team-a", "Be brief.", "What is the capital of Germany?"},
+		"another system prompt": {"sk-team-a", "Answer in French.", "What is the capital of France?"},
+		"another team":          {"sk-team-b", "Be brief.", "What is the capital of France?"},
+	} {
+		if r, _ := ask(c[0], c[1], c[2], nil); r.Header.Get("X-Sluice-Cache") != "miss" {
+			t.Errorf("%s: %q (similarity %s)", name, r.Header.Get("X-Sluice-Cache"), r.Header.Get("X-Sluice-Cache-Similarity"))
+		}
+	}
+	gw.Log.Wait(t, "request", 5, 5e9)
+	for _, rec := range gw.Log.Records("request") {
+		if rec["cache_embedding_tokens"].(float64) == 0 {
+			t.Errorf("the embedding cost is not in the access log: %v", rec)
+		}
+	}
+	if recs := gw.Log.Records("request"); recs[1]["cache"] != "semantic_hit" || recs[1]["input_tokens"].(float64) != 0 {
+		t.Errorf("access log of a semantic hit: %v", recs[1])
+	}
+
+	// A streaming client gets the cached answer replayed, read by the SDK.
+	client := openai.NewClient(option.WithBaseURL(gw.URL()+"/"), option.WithAPIKey("sk-team-a"), option.WithMaxRetries(0))
+	var raw *http.Response
+	stream := client.Chat.Completions.NewStreaming(t.Context(), openai.ChatCompletionNewParams{
+		Model:    "m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("What's the capital of France?!")},
+	}, option.WithResponseInto(&raw))
+	acc := openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// "What's" splits into "what" and "s": one extra word, similarity 6/sqrt(6*7) = 0.926.
+	if raw.Header.Get("X-Sluice-Cache") != "miss" {
+		t.Errorf("an extra word should fall under the threshold: %q %s", raw.Header.Get("X-Sluice-Cache"), raw.Header.Get("X-Sluice-Cache-Similarity"))
+	}
+	// That streamed miss was stored; the same words again hit it, replayed as a stream.
+	missed := acc.Choices[0].Message.Content
+	stream = client.Chat.Completions.NewStreaming(t.Context(), openai.ChatCompletionNewParams{
+		Model:    "m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("what's THE capital of france")},
+	}, option.WithResponseInto(&raw))
+	acc = openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if raw.Header.Get("X-Sluice-Cache") != "hit" || len(acc.Choices) != 1 || acc.Choices[0].Message.Content != missed {
+		t.Fatalf("streamed semantic hit: %q, %+v", raw.Header.Get("X-Sluice-Cache"), acc.Choices)
+	}
+
+	// The embedder down: served uncached, never failed.
+	down.Store(true)
+	before := len(up.bodies)
+	if r, _ := ask("sk-team-a", "Be brief.", "What is the capital of Italy?", nil); r.Header.Get("X-Sluice-Cache") != "miss" || len(up.bodies) != before+1 {
+		t.Errorf("embedder down: %q", r.Header.Get("X-Sluice-Cache"))
+	}
+	gw.Log.Wait(t, "semantic cache: no embedding; exact match only", 1, 5e9)
+	// An exact repeat is still a hit without the embedder.
+	if r, _ := ask("sk-team-a", "Be brief.", "What is the capital of France?", nil); r.Header.Get("X-Sluice-Cache") != "hit" {
+		t.Errorf("exact repeat with the embedder down: %q", r.Header.Get("X-Sluice-Cache"))
+	}
+}
