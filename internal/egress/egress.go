@@ -46,11 +46,11 @@ type Upstream struct {
 	HonorDestination bool
 	check            *HealthCheck
 	loop             probeLoop
-	slots     chan struct{}
-	maxQueued int32
-	queued    atomic.Int32
-	queueWait time.Duration
-	closeIdle func()
+	slots            chan struct{}
+	maxQueued        int32
+	queued           atomic.Int32
+	queueWait        time.Duration
+	closeIdle        func()
 }
 
 // Options configure NewUpstream.
