@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/examples"
 	"github.com/sluice-gateway/sluice/internal/gateway"
+	"github.com/sluice-gateway/sluice/internal/gatewaytest/fakevllm"
 	"github.com/sluice-gateway/sluice/internal/server"
 )
 
@@ -259,6 +261,57 @@ func TestResilienceExample(t *testing.T) {
 	}
 }
 
+// TestSelfHostedExample runs self-hosted.yaml against three fake vLLM servers and a fake
+// embeddings server: the turns of a conversation stay on one server, and a reworded
+// question is answered from the semantic cache.
+func TestSelfHostedExample(t *testing.T) {
+	pool := []*fakevllm.Server{fakevllm.Start(t, "llama-3.1-8b-instruct"), fakevllm.Start(t, "llama-3.1-8b-instruct"), fakevllm.Start(t, "llama-3.1-8b-instruct")}
+	emb := fakevllm.Start(t, "bge-small-en-v1.5")
+	for i, s := range pool {
+		t.Setenv(fmt.Sprintf("VLLM_%d", i), s.Addr)
+	}
+	t.Setenv("EMBEDDINGS_URL", emb.URL+"/v1")
+	srv := serveExample(t, "self-hosted.yaml")
+	var turns []string
+	ask := func(question string) string {
+		turns = append(turns, fmt.Sprintf(`{"role":"user","content":%q}`, question))
+		body := `{"model":"llama-3.1-8b-instruct","messages":[{"role":"system","content":"You answer questions about geography in one sentence."},` + strings.Join(turns, ",") + `]}`
+		turns = append(turns, `{"role":"assistant","content":"An answer."}`)
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return resp.Header.Get("X-Sluice-Cache")
+	}
+	for i, q := range []string{"What is the capital of France?", "How long is the Nile?", "Where is Lima?"} {
+		if got := ask(q); got != "miss" {
+			t.Fatalf("turn %d: %s", i, got)
+		}
+	}
+	served := 0
+	for _, s := range pool {
+		if n := s.Answers(); n != 0 {
+			served++
+			if n != 3 {
+				t.Errorf("one server answered %d of the conversation's 3 turns", n)
+			}
+		}
+	}
+	if served != 1 {
+		t.Fatalf("%d servers answered one conversation", served)
+	}
+	// A new conversation asking the first question again, reworded.
+	turns = nil
+	if got := ask("what is the capital of france"); got != "hit" || emb.Embeddings() != 4 {
+		t.Fatalf("reworded question: %s (%d embeddings)", got, emb.Embeddings())
+	}
+}
+
 // serveExample serves one example file the way `sluice serve -f FILE` does.
 func serveExample(t *testing.T, file string) *httptest.Server {
 	t.Helper()
@@ -270,5 +323,10 @@ func serveExample(t *testing.T, file string) *httptest.Server {
 	gw.Swap(snap)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		for _, b := range snap.Backends {
+			b.Upstream.StopProbes()
+		}
+	})
 	return srv
 }

@@ -70,8 +70,9 @@ type PoolMetrics struct {
 // PrefixAffinity keeps requests that share a prompt prefix on one endpoint, so its KV
 // cache serves them, while bounding any endpoint's load.
 type PrefixAffinity struct {
-	// PrefixBytes is how much of the prompt text (roles and text, in order) is hashed.
-	// Default 512.
+	// PrefixBytes is how much of the prompt's start is hashed: its texts up to and
+	// including the first user message (a conversation's later turns repeat them, so the
+	// whole conversation stays on one server). Default 512.
 	PrefixBytes int32 `json:"prefixBytes,omitempty"`
 	// LoadFactorPercent bounds an endpoint's requests in flight to this share of the
 	// pool's average (plus one) before its prefixes spill to the next endpoint on the

@@ -24,9 +24,11 @@ func pickEndpoint(ex *exchange.Exchange, up *egress.Upstream, failed []*picker.E
 	return ep
 }
 
-// prefixHash hashes the first n bytes of a request's prompt: each text's role and its raw
-// JSON text, in order (system prompt first, as the server's KV cache sees them). Field
-// order and whitespace around the texts do not matter.
+// prefixHash hashes the start of a request's prompt: the texts up to and including the
+// first user message (the system prompt, few-shot examples, the question that opened
+// the conversation), each with its role, at most n bytes of raw JSON text. Later turns of
+// a conversation repeat that start, so the whole conversation stays on the server whose
+// KV cache holds it; field order and whitespace around the texts do not matter.
 func prefixHash(ep exchange.Endpoint, body []byte, n int) (uint64, bool) {
 	var buf [32]content.Segment
 	segs, err := content.Request(ep, body, buf[:0])
@@ -34,10 +36,12 @@ func prefixHash(ep exchange.Endpoint, body []byte, n int) (uint64, bool) {
 		return 0, false
 	}
 	h := picker.PrefixSeed
+	user := false
 	for _, s := range segs {
-		if n <= 0 {
+		if n <= 0 || user && s.Part != content.User {
 			break
 		}
+		user = s.Part == content.User
 		raw := s.Raw(body)
 		raw = raw[1 : len(raw)-1] // without the quotes
 		if len(raw) > n {

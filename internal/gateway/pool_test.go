@@ -5,62 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
-	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
-	"github.com/sluice-gateway/sluice/internal/provider/mock"
+	"github.com/sluice-gateway/sluice/internal/gatewaytest/fakevllm"
 )
-
-// fakeVLLM is one model server of a pool: an OpenAI-compatible chat API and a /metrics
-// page whose queue depth and KV-cache use the test sets.
-type fakeVLLM struct {
-	*httptest.Server
-	addr    string
-	chats   atomic.Int32
-	mu      sync.Mutex
-	waiting int
-	kv      float64
-	dest    []string // x-gateway-destination-endpoint headers received
-}
-
-func newFakeVLLM(t *testing.T) *fakeVLLM {
-	v := &fakeVLLM{}
-	chat := mock.NewHandler(v1alpha1.MockSpec{Chunks: 3}, []string{"llama"})
-	v.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		switch r.URL.Path {
-		case "/metrics":
-			fmt.Fprintf(w, "# HELP vllm:num_requests_waiting Requests waiting.\n# TYPE vllm:num_requests_waiting gauge\n"+
-				"vllm:num_requests_waiting{model_name=\"llama\"} %d\nvllm:num_requests_running{model_name=\"llama\"} 1\n"+
-				"# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name=\"llama\"} %g\n", v.waiting, v.kv)
-		case "/v1/chat/completions":
-			if r.Header.Get("Authorization") != "" {
-				t.Errorf("a client credential reached the pool: %q", r.Header.Get("Authorization"))
-			}
-			v.chats.Add(1)
-			v.dest = append(v.dest, r.Header.Get("X-Gateway-Destination-Endpoint"))
-			chat.ServeHTTP(w, r)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(v.Close)
-	v.addr = strings.TrimPrefix(v.URL, "http://")
-	return v
-}
-
-func (v *fakeVLLM) set(waiting int, kv float64) {
-	v.mu.Lock()
-	v.waiting, v.kv = waiting, kv
-	v.mu.Unlock()
-}
 
 // poolGateway serves route llama from a pool Backend of the given endpoints.
 func poolGateway(t *testing.T, endpoints []string, pool string) *gatewaytest.Gateway {
@@ -104,23 +56,26 @@ func askLlama(t *testing.T, gw *gatewaytest.Gateway, system, user string, header
 // TestPoolLoadAware: with fresh vLLM metrics, requests avoid the endpoint with a queue
 // and the one whose KV cache is nearly full; the upstream is told which endpoint it is.
 func TestPoolLoadAware(t *testing.T) {
-	a, b, c := newFakeVLLM(t), newFakeVLLM(t), newFakeVLLM(t)
-	a.set(10, 0.3)
-	b.set(0, 0.95)
-	c.set(0, 0.2)
-	gw := poolGateway(t, []string{a.addr, b.addr, c.addr}, "    picker: LoadAware\n    metrics: {interval: 1h, staleAfter: 2h}")
+	a, b, c := fakevllm.Start(t, "llama"), fakevllm.Start(t, "llama"), fakevllm.Start(t, "llama")
+	a.SetLoad(10, 0.3)
+	b.SetLoad(0, 0.95)
+	c.SetLoad(0, 0.2)
+	gw := poolGateway(t, []string{a.Addr, b.Addr, c.Addr}, "    picker: LoadAware\n    metrics: {interval: 1h, staleAfter: 2h}")
 	gw.Snapshot().Backends["Backend/default/vllm"].Upstream.Pool.ScrapeOnce(context.Background())
 	for i := range 30 {
 		askLlama(t, gw, "s", fmt.Sprint("q", i), nil)
 	}
-	if a.chats.Load() != 0 || b.chats.Load() != 0 || c.chats.Load() != 30 {
-		t.Fatalf("queued %d, KV-full %d, idle %d", a.chats.Load(), b.chats.Load(), c.chats.Load())
+	if a.Answers() != 0 || b.Answers() != 0 || c.Answers() != 30 {
+		t.Fatalf("queued %d, KV-full %d, idle %d", a.Answers(), b.Answers(), c.Answers())
 	}
-	if c.dest[0] != c.addr {
-		t.Errorf("x-gateway-destination-endpoint upstream: %q, want %q", c.dest[0], c.addr)
+	if c.Destinations()[0] != c.Addr {
+		t.Errorf("x-gateway-destination-endpoint upstream: %q, want %q", c.Destinations()[0], c.Addr)
+	}
+	if slices.ContainsFunc(c.Authorizations(), func(a string) bool { return a != "" }) {
+		t.Error("the client's credential reached the pool")
 	}
 	gw.Log.Wait(t, "request", 30, 5e9)
-	if rec := gw.Log.Records("request")[0]; rec["pool_endpoint"] != c.addr {
+	if rec := gw.Log.Records("request")[0]; rec["pool_endpoint"] != c.Addr {
 		t.Errorf("access log pool_endpoint %v", rec["pool_endpoint"])
 	}
 }
@@ -128,8 +83,8 @@ func TestPoolLoadAware(t *testing.T) {
 // TestPoolPrefixAffinity: requests sharing a system prompt land on one endpoint, and
 // different prompts spread over the pool.
 func TestPoolPrefixAffinity(t *testing.T) {
-	vs := []*fakeVLLM{newFakeVLLM(t), newFakeVLLM(t), newFakeVLLM(t)}
-	gw := poolGateway(t, []string{vs[0].addr, vs[1].addr, vs[2].addr}, "    picker: PrefixAffinity\n    prefixAffinity: {prefixBytes: 64}")
+	vs := []*fakevllm.Server{fakevllm.Start(t, "llama"), fakevllm.Start(t, "llama"), fakevllm.Start(t, "llama")}
+	gw := poolGateway(t, []string{vs[0].Addr, vs[1].Addr, vs[2].Addr}, "    picker: PrefixAffinity\n    prefixAffinity: {prefixBytes: 64}")
 	used := map[string]bool{}
 	for p := range 12 {
 		system := fmt.Sprintf("You are assistant number %d of the support team; answer politely.", p)
@@ -157,21 +112,21 @@ func TestPoolPrefixAffinity(t *testing.T) {
 // TestPoolConnectFailure: a dead endpoint costs one attempt, the request is served by
 // another, and the dead one is ejected.
 func TestPoolConnectFailure(t *testing.T) {
-	live := newFakeVLLM(t)
+	live := fakevllm.Start(t, "llama")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dead := l.Addr().String()
 	l.Close()
-	gw := poolGateway(t, []string{dead, live.addr}, "    picker: LeastOutstanding")
+	gw := poolGateway(t, []string{dead, live.Addr}, "    picker: LeastOutstanding")
 	// Ties are broken at random: in 40 requests the dead endpoint is drawn (and
 	// ejected) all but with probability 2^-40.
 	for i := range 40 {
 		askLlama(t, gw, "s", fmt.Sprint(i), nil)
 	}
-	if live.chats.Load() != 40 {
-		t.Fatalf("live served %d", live.chats.Load())
+	if live.Answers() != 40 {
+		t.Fatalf("live served %d", live.Answers())
 	}
 	gw.Log.Wait(t, "request", 40, 5e9)
 	tries := 0
@@ -191,25 +146,25 @@ func TestPoolConnectFailure(t *testing.T) {
 // chooses among the pool's own endpoints; an address outside the pool is never dialled.
 // With the default (Ignore) the header changes nothing.
 func TestPoolDestinationHeader(t *testing.T) {
-	a, b := newFakeVLLM(t), newFakeVLLM(t)
-	a.set(0, 0.1)
-	b.set(50, 0.1)
-	gw := poolGateway(t, []string{a.addr, b.addr}, "    destinationHeader: Honor\n    metrics: {interval: 1h, staleAfter: 2h}")
+	a, b := fakevllm.Start(t, "llama"), fakevllm.Start(t, "llama")
+	a.SetLoad(0, 0.1)
+	b.SetLoad(50, 0.1)
+	gw := poolGateway(t, []string{a.Addr, b.Addr}, "    destinationHeader: Honor\n    metrics: {interval: 1h, staleAfter: 2h}")
 	gw.Snapshot().Backends["Backend/default/vllm"].Upstream.Pool.ScrapeOnce(context.Background())
-	askLlama(t, gw, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": b.addr})
-	askLlama(t, gw, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": "10.255.0.1:9, " + b.addr})
-	if b.chats.Load() != 2 {
-		t.Fatalf("the named endpoint served %d of 2", b.chats.Load())
+	askLlama(t, gw, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": b.Addr})
+	askLlama(t, gw, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": "10.255.0.1:9, " + b.Addr})
+	if b.Answers() != 2 {
+		t.Fatalf("the named endpoint served %d of 2", b.Answers())
 	}
 	askLlama(t, gw, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": "203.0.113.9:8000"})
-	if a.chats.Load() != 1 {
+	if a.Answers() != 1 {
 		t.Fatal("a non-member address must fall back to the picker")
 	}
 
-	ignoring := poolGateway(t, []string{a.addr, b.addr}, "    metrics: {interval: 1h, staleAfter: 2h}")
+	ignoring := poolGateway(t, []string{a.Addr, b.Addr}, "    metrics: {interval: 1h, staleAfter: 2h}")
 	ignoring.Snapshot().Backends["Backend/default/vllm"].Upstream.Pool.ScrapeOnce(context.Background())
-	askLlama(t, ignoring, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": b.addr})
-	if b.chats.Load() != 2 || a.chats.Load() != 2 {
+	askLlama(t, ignoring, "s", "q", map[string]string{"X-Gateway-Destination-Endpoint": b.Addr})
+	if b.Answers() != 2 || a.Answers() != 2 {
 		t.Fatal("the header must be ignored by default")
 	}
 }

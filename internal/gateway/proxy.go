@@ -169,8 +169,8 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 					return
 				}
 				if ep != nil && last.kind == failConnect && len(failed) < cap(failed) {
-					// Nothing reached that server: another endpoint of the pool is tried
-					// at once, before the route's other refs.
+					// Nothing reached that server: the pool stays a candidate, and its next
+					// attempt goes to another endpoint, without a backoff.
 					failed = append(failed, ep)
 					if len(failed) < up.Pool.Size() && (pol == nil || ex.Attempts < pol.Attempts) {
 						tried &^= 1 << i
@@ -399,7 +399,7 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	defer releaseResponse(buf)
 	_, err = io.Copy(buf, io.LimitReader(body, g.opts.MaxResponseBytes+1))
 	if err != nil {
-		return g.transportFailure(ctx, actx, w, ex, rt, err, last)
+		return g.transportFailure(ctx, actx, w, ex, rt, brokenBody{err}, last)
 	}
 	if int64(buf.Len()) > g.opts.MaxResponseBytes {
 		g.fail(w, ex, &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer is too large."})
@@ -492,10 +492,20 @@ func (g *Gateway) transportFailure(ctx, actx context.Context, w *recorder, ex *e
 		g.fail(w, ex, e)
 		return answered
 	}
-	*last = failure{err: &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}, kind: failConnect}
+	e := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "The upstream could not be reached."}
+	if _, broken := err.(brokenBody); broken {
+		e = &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The upstream answer broke off before it was complete."}
+	}
+	// Nothing reached the client yet, so another attempt is safe (a connection failure).
+	*last = failure{err: e, kind: failConnect}
 	g.log.Warn("upstream attempt failed", "request_id", ex.ID, "backend", ex.Backend, "error", err.Error())
 	return fallBack
 }
+
+// brokenBody is an error reading an answer's body after its headers arrived.
+type brokenBody struct{ error }
+
+func (b brokenBody) Unwrap() error { return b.error }
 
 func isCredential(err error) bool {
 	var ce *egress.CredentialError

@@ -60,6 +60,13 @@ func newFaultyUpstream(t *testing.T, script ...string) *faultyUpstream {
 			if err == nil {
 				conn.Close()
 			}
+		case step == "partial": // headers and the start of the answer, then the connection dies
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "400")
+			w.WriteHeader(200)
+			w.Write([]byte(`{"id":"chatcmpl-1","object":"chat.completion","choi`))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
 		case step == "silent-body": // headers, then nothing
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)
@@ -340,6 +347,27 @@ spec:
 	}
 	if got := lastAttempts(t, gw); got != 2 {
 		t.Fatalf("attempts %v", got)
+	}
+}
+
+// TestResetAfterFirstByte: a non-streamed answer cut off after its first bytes reached
+// the gateway (but none the client) is retried on the next backend, and the client gets
+// one whole answer; without a retry policy it is a 502, never a truncated body.
+func TestResetAfterFirstByte(t *testing.T) {
+	a := newFaultyUpstream(t, "partial")
+	b := newFaultyUpstream(t)
+	gw := gatewaytest.Start(t, backendYAML("a", a.URL+"/v1", "  outlierDetection: {disabled: true}")+backendYAML("b", b.URL+"/v1", "")+
+		retryRoute("[{name: a}, {name: b, priority: 1}]", "  retry: {attempts: 2, retryOn: [connect-failure], backoff: {base: 1ms, max: 2ms}}"), nil, gateway.Options{})
+	resp, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"object":"chat.completion"`) || a.requests() != 1 || b.requests() != 1 {
+		t.Fatalf("%d %s (a %d, b %d)", resp.StatusCode, body, a.requests(), b.requests())
+	}
+
+	solo := newFaultyUpstream(t, "partial")
+	gw = gatewaytest.Start(t, backendYAML("a", solo.URL+"/v1", "")+retryRoute("[{name: a}]", ""), nil, gateway.Options{})
+	resp, body = postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "hi"), nil)
+	if code, _ := errCode(t, body); resp.StatusCode != http.StatusBadGateway || code != "upstream_error" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
 

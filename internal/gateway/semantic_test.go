@@ -2,60 +2,20 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"unicode"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-)
 
-// bagOfWordsEmbedder is a fake embeddings API: a question's vector counts its words
-// (case and punctuation ignored) in 64 hashed dimensions, so a rewording of the same
-// words is identical and a different word lowers the similarity measurably.
-func bagOfWordsEmbedder(t *testing.T, calls *atomic.Int32, down *atomic.Bool) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		if r.URL.Path != "/v1/embeddings" || r.Header.Get("Authorization") != "Bearer embed-key" {
-			t.Errorf("embedder got %s with Authorization %q", r.URL.Path, r.Header.Get("Authorization"))
-		}
-		if down.Load() {
-			http.Error(w, `{"error":{"message":"down"}}`, http.StatusServiceUnavailable)
-			return
-		}
-		var req struct{ Model, Input string }
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "embed-small" {
-			t.Errorf("embedder request: %v %+v", err, req)
-		}
-		vec := make([]float32, 64)
-		words := strings.FieldsFunc(strings.ToLower(req.Input), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-		for _, w := range words {
-			h := fnv.New32a()
-			h.Write([]byte(w))
-			vec[h.Sum32()%64]++
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"object": "list", "model": req.Model,
-			"data":  []map[string]any{{"object": "embedding", "index": 0, "embedding": vec}},
-			"usage": map[string]any{"prompt_tokens": len(words), "total_tokens": len(words)},
-		})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
+	"github.com/sluice-gateway/sluice/internal/gatewaytest/fakevllm"
+)
 
 // TestSemanticCache: a reworded question is answered from the cache; a different
 // question, another system prompt or another team is not; a streaming client gets the
 // replay; when the embedder is down requests are still served.
 func TestSemanticCache(t *testing.T) {
-	var calls atomic.Int32
-	var down atomic.Bool
-	emb := bagOfWordsEmbedder(t, &calls, &down)
+	emb := fakevllm.Start(t, "embed-small")
 	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + `
 apiVersion: sluice.dev/v1alpha1
 kind: AccessPolicy
@@ -153,9 +113,14 @@ stringData: {apiKey: embed-key}
 	if raw.Header.Get("X-Sluice-Cache") != "hit" || len(acc.Choices) != 1 || acc.Choices[0].Message.Content != missed {
 		t.Fatalf("streamed semantic hit: %q, %+v", raw.Header.Get("X-Sluice-Cache"), acc.Choices)
 	}
+	for _, a := range emb.Authorizations() {
+		if a != "Bearer embed-key" {
+			t.Fatalf("the embedder got Authorization %q, want the Backend's own key", a)
+		}
+	}
 
 	// The embedder down: served uncached, never failed.
-	down.Store(true)
+	emb.Fail(http.StatusServiceUnavailable)
 	before := len(up.bodies)
 	if r, _ := ask("sk-team-a", "Be brief.", "What is the capital of Italy?", nil); r.Header.Get("X-Sluice-Cache") != "miss" || len(up.bodies) != before+1 {
 		t.Errorf("embedder down: %q", r.Header.Get("X-Sluice-Cache"))
