@@ -6,6 +6,7 @@ package outlier
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 // Detector is one Backend's health. Safe for concurrent use.
 type Detector struct {
 	cfg Config
+	// healthy is true while the Backend is neither ejected nor down: the common case is
+	// answered without the lock (routing asks once per candidate per request).
+	healthy atomic.Bool
 
 	mu          sync.Mutex
 	consecutive int
@@ -49,8 +53,12 @@ func (d *Detector) SetDown(down bool) {
 	}
 	d.mu.Lock()
 	d.down = down
+	d.sync()
 	d.mu.Unlock()
 }
+
+// sync refreshes the lock-free flag; called with mu held after down or until changes.
+func (d *Detector) sync() { d.healthy.Store(!d.down && d.until.IsZero()) }
 
 // New returns a Detector with cfg's defaults filled.
 func New(cfg Config) *Detector {
@@ -76,13 +84,15 @@ func New(cfg Config) *Detector {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Detector{cfg: cfg, ring: make([]bool, cfg.Window)}
+	d := &Detector{cfg: cfg, ring: make([]bool, cfg.Window)}
+	d.healthy.Store(true)
+	return d
 }
 
 // Ejected reports whether the Backend is out of rotation now. A Backend whose ejection
 // ended is not ejected: it is half-open, and Admit lets one request probe it.
 func (d *Detector) Ejected() bool {
-	if d == nil {
+	if d == nil || d.healthy.Load() {
 		return false
 	}
 	d.mu.Lock()
@@ -93,7 +103,7 @@ func (d *Detector) Ejected() bool {
 // Admit is asked before sending a request. It is false only while a half-open Backend's
 // probe is in flight (or the Backend is still ejected): the caller picks another.
 func (d *Detector) Admit() bool {
-	if d == nil {
+	if d == nil || d.healthy.Load() {
 		return true
 	}
 	d.mu.Lock()
@@ -133,6 +143,7 @@ func (d *Detector) Success() {
 	if !d.until.IsZero() && !d.cfg.Now().Before(d.until) {
 		d.until, d.probing, d.ejections = time.Time{}, false, 0
 		d.reset()
+		d.sync()
 	}
 }
 
@@ -165,6 +176,7 @@ func (d *Detector) Failure() bool {
 	d.probing = false
 	d.consecutive = 0
 	d.reset()
+	d.sync()
 	return true
 }
 
