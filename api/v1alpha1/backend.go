@@ -96,6 +96,9 @@ type BackendSpec struct {
 	// HealthCheck probes the Backend actively; a Backend that fails it is ejected until it
 	// passes again. Off unless set.
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Pricing is what the Backend's tokens cost, for usage records and spend metrics; a
+	// ModelRoute's backendRef may set its own.
+	Pricing *Pricing `json:"pricing,omitempty"`
 	// Pool makes the Backend a pool of model servers, one chosen per request.
 	Pool *EndpointPool `json:"pool,omitempty"`
 	// Mock configures the in-process Mock backend (schema Mock only).

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"encoding/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -92,6 +93,33 @@ type BackendRef struct {
 	Weight *int32 `json:"weight,omitempty"`
 	// Priority orders fallbacks: 0 is tried first, higher numbers after a failure.
 	Priority int32 `json:"priority,omitempty"`
+	// Pricing of this model on this Backend; overrides the Backend's.
+	Pricing *Pricing `json:"pricing,omitempty"`
+}
+
+// Pricing is what tokens cost, in US dollars per million tokens, for usage records and
+// spend metrics.
+type Pricing struct {
+	Input  float64 `json:"input"`
+	Output float64 `json:"output"`
+	// CachedInput is the price of input tokens served from the provider's prompt cache.
+	// Default: Input.
+	CachedInput *float64 `json:"cachedInput,omitempty"`
+}
+
+func (p *Pricing) validate(fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	check := func(name string, v float64) {
+		if !(v >= 0 && v < 1e6) {
+			errs = append(errs, field.Invalid(fp.Child(name), v, "must be between 0 and 1000000 (US dollars per million tokens)"))
+		}
+	}
+	check("input", p.Input)
+	check("output", p.Output)
+	if p.CachedInput != nil {
+		check("cachedInput", *p.CachedInput)
+	}
+	return errs
 }
 
 // RouteTimeouts bound a request on a route.

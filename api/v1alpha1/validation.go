@@ -115,6 +115,9 @@ func (b *Backend) Validate() field.ErrorList {
 	if s.Pool != nil {
 		errs = append(errs, s.Pool.validate(s, p.Child("pool"))...)
 	}
+	if s.Pricing != nil {
+		errs = append(errs, s.Pricing.validate(p.Child("pricing"))...)
+	}
 	if o := s.OutlierDetection; o != nil {
 		op := p.Child("outlierDetection")
 		if o.ConsecutiveFailures < 0 {
@@ -424,6 +427,9 @@ func (r *ModelRoute) Validate() field.ErrorList {
 		}
 		if ref.Priority < 0 {
 			errs = append(errs, field.Invalid(rp.Child("priority"), ref.Priority, "must be >= 0"))
+		}
+		if ref.Pricing != nil {
+			errs = append(errs, ref.Pricing.validate(rp.Child("pricing"))...)
 		}
 	}
 	if t := r.Spec.Timeouts; t != nil {

@@ -47,6 +47,7 @@ type Upstream struct {
 	check            *HealthCheck
 	loop             probeLoop
 	slots            chan struct{}
+	inFlight         atomic.Int64
 	maxQueued        int32
 	queued           atomic.Int32
 	queueWait        time.Duration
@@ -138,16 +139,19 @@ func (u *Upstream) UsePool(cfg picker.Config) error {
 
 // TryAcquire takes a concurrency slot; false means the Backend is full.
 func (u *Upstream) TryAcquire() bool {
-	if u.slots == nil {
-		return true
+	if u.slots != nil {
+		select {
+		case u.slots <- struct{}{}:
+		default:
+			return false
+		}
 	}
-	select {
-	case u.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
+	u.inFlight.Add(1)
+	return true
 }
+
+// InFlight is the number of requests holding a slot.
+func (u *Upstream) InFlight() int { return int(u.inFlight.Load()) }
 
 // Acquire takes a slot, waiting in the Backend's bounded queue when it is full: false when
 // the queue is full too, the wait ran out, or ctx ended.
@@ -167,6 +171,7 @@ func (u *Upstream) Acquire(ctx context.Context) bool {
 	defer t.Stop()
 	select {
 	case u.slots <- struct{}{}:
+		u.inFlight.Add(1)
 		return true
 	case <-t.C:
 	case <-ctx.Done():
@@ -179,6 +184,7 @@ func (u *Upstream) Queued() int { return int(u.queued.Load()) }
 
 // Release returns a slot taken by TryAcquire or Acquire.
 func (u *Upstream) Release() {
+	u.inFlight.Add(-1)
 	if u.slots != nil {
 		<-u.slots
 	}

@@ -110,7 +110,12 @@ type Exchange struct {
 	// Routing decisions.
 	Route         string // Kind/namespace/name of the ModelRoute
 	Backend       string // Kind/namespace/name of the Backend that answered (or last tried)
+	Provider      string // that Backend's schema (OpenAI, Anthropic, ...)
 	UpstreamModel string
+	// Price is what the answering Backend's tokens cost (nil: no price configured);
+	// CostUSD is the request's cost from it, once usage is settled.
+	Price   *Price
+	CostUSD float64
 	Attempts      int
 
 	// The answer.
@@ -118,8 +123,11 @@ type Exchange struct {
 	Code      string // stable error code when the gateway or upstream failed the request
 	FirstByte time.Duration
 	Usage     Usage
-	// Cache is "hit", "semantic_hit" or "miss" when a CachePolicy applied, else empty.
-	Cache string
+	// Cache is "hit", "semantic_hit" or "miss" when a CachePolicy applied, else empty;
+	// CachePolicy names the policy, and CacheSaved is what a hit did not spend upstream.
+	Cache       string
+	CachePolicy string
+	CacheSaved  Usage
 	// CacheTokens are the tokens a semantic cache spent embedding the question.
 	CacheTokens int64
 	// Endpoint of a pool Backend ("host:port") the answer came from, else empty.
@@ -127,6 +135,21 @@ type Exchange struct {
 	// Output accumulates the answer's generated text as delivered, raw JSON-escaped, so
 	// usage can be estimated when the upstream reports none.
 	Output []byte
+}
+
+// Price is a model's price in US dollars per million tokens.
+type Price struct {
+	Input, Output, CachedInput float64
+}
+
+// Cost is what usage costs at p: cached input at its own price, the rest of the input
+// and the output at theirs.
+func (p *Price) Cost(u Usage) float64 {
+	if p == nil {
+		return 0
+	}
+	cached := min(u.CachedInputTokens, u.InputTokens)
+	return (float64(u.InputTokens-cached)*p.Input + float64(cached)*p.CachedInput + float64(u.OutputTokens)*p.Output) / 1e6
 }
 
 // Span is a byte range [Start, End) of a body.

@@ -46,6 +46,7 @@ func (g *Gateway) cacheLookup(r *http.Request, w *recorder, ex *exchange.Exchang
 		return false, nil
 	}
 	scope := cp.ScopeKey(ex.Principal)
+	ex.CachePolicy = cp.Ref
 	key, ok := cache.Key(ex.IngressEndpoint.String(), ex.Body, scope)
 	if !ok {
 		return false, nil
@@ -147,6 +148,7 @@ func (g *Gateway) serveCached(w *recorder, ex *exchange.Exchange, e *cache.Entry
 		h["Cache-Control"] = noCache
 		h["X-Sluice-Cache"] = cacheHit
 		ex.Status, ex.Cache, ex.Usage = e.Status, "hit", exchange.Usage{Reported: true}
+		ex.CacheSaved = exchange.Usage{InputTokens: e.Usage.Input, OutputTokens: e.Usage.Output, CachedInputTokens: e.Usage.Cached}
 		ex.FirstByte = time.Since(ex.Started)
 		w.WriteHeader(e.Status)
 		for _, ev := range events {
@@ -161,6 +163,7 @@ func (g *Gateway) serveCached(w *recorder, ex *exchange.Exchange, e *cache.Entry
 	h["X-Sluice-Cache"] = cacheHit
 	h["Content-Length"] = []string{itoa(len(e.Body))}
 	ex.Status, ex.Cache, ex.Usage = e.Status, "hit", exchange.Usage{Reported: true}
+	ex.CacheSaved = exchange.Usage{InputTokens: e.Usage.Input, OutputTokens: e.Usage.Output, CachedInputTokens: e.Usage.Cached}
 	ex.FirstByte = time.Since(ex.Started)
 	w.WriteHeader(e.Status)
 	w.Write(e.Body)

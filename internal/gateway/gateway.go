@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/payload"
+	"github.com/sluice-gateway/sluice/internal/telemetry"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -35,12 +36,18 @@ type Options struct {
 	MaxRequestBytes int64
 	// MaxResponseBytes limits a whole (non-streamed) upstream answer. Default 64 MiB.
 	MaxResponseBytes int64
+	// Metrics, when set, records every request's metrics (see package telemetry).
+	Metrics *telemetry.Metrics
+	// Usage, when set, is given every inference request's usage record once it is
+	// settled (see package usage). It must not block.
+	Usage func(ex *exchange.Exchange)
 }
 
 // Gateway serves the data path. Create it with New, give it a snapshot with Swap.
 type Gateway struct {
 	opts     Options
 	log      *slog.Logger
+	metrics  *telemetry.Metrics
 	state    atomic.Pointer[state]
 	draining atomic.Bool
 }
@@ -63,7 +70,11 @@ func New(opts Options) *Gateway {
 	if opts.MaxResponseBytes <= 0 {
 		opts.MaxResponseBytes = 64 << 20
 	}
-	return &Gateway{opts: opts, log: opts.Logger}
+	g := &Gateway{opts: opts, log: opts.Logger, metrics: opts.Metrics}
+	if g.metrics != nil {
+		g.metrics.WatchBackends(g.backendStates)
+	}
+	return g
 }
 
 // Swap puts snap in force for every request that starts from now on; requests in flight
@@ -75,6 +86,9 @@ func (g *Gateway) Swap(snap *translate.Snapshot) *translate.Snapshot {
 	}
 	for _, b := range snap.Backends {
 		b.Upstream.StartProbes() // once per Upstream; kept across reloads with it
+	}
+	if g.metrics != nil && snap.Limits != nil {
+		snap.Limits.Observe = g.metrics.RateLimitDecision
 	}
 	old := g.state.Swap(st)
 	if old == nil {
@@ -212,6 +226,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	ex.Endpoint, ex.IngressEndpoint, ex.Ingress = ep, ep, wire
 	ex.Header = r.Header
 	ex.ID = w.Header()["X-Request-Id"][0]
+	g.metrics.Begin()
 	rw := &recorder{ResponseWriter: w}
 	var body *bodyBuffer
 	var admission *limits.Admission
@@ -228,12 +243,20 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			ex.Code = apierr.CodeInternal
 		}
 		g.settle(ex, rw)
+		ex.CostUSD = ex.Price.Cost(ex.Usage)
 		// After usage is known, and on every path out (errors and panics included), so
 		// nothing reserved is left unsettled.
 		admission.Settle(r.Context(), ex)
+		var findings []payload.Finding
 		if run != nil {
 			run.Done()
 			g.logFindings(ex, run)
+			findings = run.Findings
+		}
+		g.metrics.Observe(ex, findings, time.Since(ex.Started))
+		g.metrics.End()
+		if g.opts.Usage != nil && ex.Route != "" {
+			g.opts.Usage(ex)
 		}
 		g.accessLog(r, ex, rw, run)
 		run.Release()

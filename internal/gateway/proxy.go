@@ -227,12 +227,10 @@ func allEjected(rt *route.Route) bool {
 // timeouts count against the Backend; a 429 (it is alive, and busy) and a client that
 // left count neither way.
 func (g *Gateway) health(h *outlier.Detector, ex *exchange.Exchange, o outcome, kind failKind) {
-	if h == nil {
-		return
-	}
 	failed := false
 	if o == fallBack {
 		if kind == fail429 {
+			g.metrics.Attempt(ex.Backend, "throttled")
 			h.Release()
 			return
 		}
@@ -251,10 +249,13 @@ func (g *Gateway) health(h *outlier.Detector, ex *exchange.Exchange, o outcome, 
 		}
 	}
 	if !failed {
+		g.metrics.Attempt(ex.Backend, "success")
 		h.Success()
 		return
 	}
+	g.metrics.Attempt(ex.Backend, "failure")
 	if h.Failure() {
+		g.metrics.Ejected(ex.Backend)
 		g.log.Warn("backend ejected", "backend", ex.Backend, "pool_endpoint", ex.PoolEndpoint, "until", h.Status().Until.Format(time.RFC3339))
 	}
 }
@@ -312,7 +313,10 @@ func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchang
 func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure, failed []*picker.Endpoint, picked **picker.Endpoint) outcome {
 	be := ref.Backend
 	up := be.Upstream
-	ex.Backend = be.Ref
+	ex.Backend, ex.Provider, ex.Price = be.Ref, string(be.Schema), be.Price
+	if ref.Price != nil {
+		ex.Price = ref.Price
+	}
 	ex.UpstreamModel = ex.Model
 	if ref.Model != "" {
 		ex.UpstreamModel = ref.Model

@@ -62,6 +62,9 @@ type Policy struct {
 // Set is every policy of a snapshot.
 type Set struct {
 	Policies []*Policy
+	// Observe, when set, is told every rule's decision for a request: allowed, rejected
+	// or shadow_rejected (metrics). Set it before the Set is in use.
+	Observe func(policy, rule, decision string)
 	// closers stop stores when the snapshot retires.
 	closers []func()
 }
@@ -199,6 +202,9 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 			res.Allowed = false
 		}
 		a.headers = a.headers || p.Headers
+		if s.Observe != nil {
+			a.observe(s.Observe, p.Ref, first, res)
+		}
 		if !res.Allowed {
 			a.trackTightest()
 			e := a.refusal(res, first)
@@ -213,6 +219,23 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 	}
 	a.trackTightest()
 	return a, nil
+}
+
+// observe reports the decisions of the rules a.rules[first:] of one policy.
+func (a *Admission) observe(fn func(policy, rule, decision string), policy string, first int, res *ratelimit.Result) {
+	if !res.Allowed {
+		if res.Denied >= 0 && first+res.Denied < len(a.rules) {
+			fn(policy, a.rules[first+res.Denied].Name, "rejected")
+		}
+		return
+	}
+	for i, r := range a.rules[first:] {
+		d := "allowed"
+		if i < len(res.States) && res.States[i].Exceeded && r.Shadow {
+			d = "shadow_rejected"
+		}
+		fn(policy, r.Name, d)
+	}
 }
 
 func (a *Admission) reset() {
@@ -440,4 +463,39 @@ func (r *Rule) bucket(key string) string {
 		}
 	}
 	return full
+}
+
+// Peek returns the state of one bucket: the rule named rule of the policy policyRef, for
+// the bucket key value key (what the rule's key expression gives, e.g. a team name). It
+// reserves and settles a zero cost, so nothing changes; the admin API uses it.
+func (s *Set) Peek(ctx context.Context, policyRef, rule, key string) (ratelimit.State, bool, error) {
+	if s == nil {
+		return ratelimit.State{}, false, nil
+	}
+	for _, p := range s.Policies {
+		if p.Ref != policyRef {
+			continue
+		}
+		for _, r := range p.Rules {
+			if r.Name != rule {
+				continue
+			}
+			var res ratelimit.Result
+			now := time.Now()
+			if err := p.Store.Reserve(ctx, now, []ratelimit.Item{{Rule: &r.Rule, Key: r.bucket(key)}}, &res); err != nil {
+				return ratelimit.State{}, true, err
+			}
+			st := ratelimit.State{}
+			if len(res.States) > 0 {
+				st = res.States[0]
+			}
+			settle := make([]ratelimit.Settlement, 0, len(res.Reservations))
+			for _, rv := range res.Reservations {
+				settle = append(settle, ratelimit.Settlement{Reservation: rv})
+			}
+			p.Store.Settle(ctx, now, settle)
+			return st, true, nil
+		}
+	}
+	return ratelimit.State{}, false, nil
 }

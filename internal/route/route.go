@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/provider"
 )
 
@@ -23,6 +24,8 @@ type Backend struct {
 	Region   string
 	Adapter  provider.Adapter
 	Upstream *egress.Upstream
+	// Price is the Backend's pricing (nil: none).
+	Price *exchange.Price
 }
 
 // Ref is one candidate of a route.
@@ -31,6 +34,8 @@ type Ref struct {
 	// Model is the upstream model name; empty means the requested name.
 	Model  string
 	Weight int
+	// Price overrides the Backend's pricing for this ref (nil: the Backend's).
+	Price *exchange.Price
 }
 
 // Tier is the refs of one priority.

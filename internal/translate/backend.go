@@ -171,7 +171,7 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			up.PrefixBytes = int(a.PrefixBytes)
 		}
 	}
-	return &route.Backend{Ref: ref, Schema: s.Schema, Region: s.Region, Adapter: adapter, Upstream: up}, fp, nil
+	return &route.Backend{Ref: ref, Schema: s.Schema, Region: s.Region, Adapter: adapter, Upstream: up, Price: price(s.Pricing)}, fp, nil
 }
 
 // poolConfig compiles an EndpointPool for the picker.

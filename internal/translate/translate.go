@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/limits"
 	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
 
@@ -45,6 +46,9 @@ type Snapshot struct {
 	cache *cacheState
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
+	// Source is the resource set the snapshot was built from (the admin API lists it,
+	// without Secret values). Read-only.
+	Source *resource.Set
 
 	fingerprints map[string]string // Backend ref → what its Upstream was built from
 }
@@ -141,7 +145,7 @@ func (b *builder) fail(kind, ns, name string, errs ...*field.Error) {
 }
 
 func (b *builder) build() *Snapshot {
-	snap := &Snapshot{Backends: map[string]*route.Backend{}, fingerprints: map[string]string{}}
+	snap := &Snapshot{Backends: map[string]*route.Backend{}, fingerprints: map[string]string{}, Source: b.set}
 	for _, s := range b.set.Secrets {
 		ns := s.Namespace
 		if ns == "" {
@@ -246,7 +250,7 @@ func (b *builder) build() *Snapshot {
 				t = &route.Tier{Priority: r.Priority}
 				tiers[r.Priority] = t
 			}
-			t.Refs = append(t.Refs, route.Ref{Backend: be, Model: r.Model, Weight: int(*r.Weight)})
+			t.Refs = append(t.Refs, route.Ref{Backend: be, Model: r.Model, Weight: int(*r.Weight), Price: price(r.Pricing)})
 		}
 		if rt.Regions != nil {
 			inRegion := false
@@ -394,6 +398,18 @@ func Retired(prev, next *Snapshot) []*egress.Upstream {
 		if nb, ok := next.Backends[ref]; !ok || nb != b {
 			out = append(out, b.Upstream)
 		}
+	}
+	return out
+}
+
+// price compiles a Pricing (nil stays nil).
+func price(p *v1alpha1.Pricing) *exchange.Price {
+	if p == nil {
+		return nil
+	}
+	out := &exchange.Price{Input: p.Input, Output: p.Output, CachedInput: p.Input}
+	if p.CachedInput != nil {
+		out.CachedInput = *p.CachedInput
 	}
 	return out
 }
