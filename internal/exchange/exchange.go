@@ -114,9 +114,9 @@ type Exchange struct {
 	UpstreamModel string
 	// Price is what the answering Backend's tokens cost (nil: no price configured);
 	// CostUSD is the request's cost from it, once usage is settled.
-	Price   *Price
-	CostUSD float64
-	Attempts      int
+	Price    *Price
+	CostUSD  float64
+	Attempts int
 
 	// The answer.
 	Status    int
