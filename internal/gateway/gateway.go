@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/telemetry"
 	"github.com/sluice-gateway/sluice/internal/translate"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultMaxRequestBytes is the default request body limit.
@@ -41,6 +42,8 @@ type Options struct {
 	// Usage, when set, is given every inference request's usage record once it is
 	// settled (see package usage). It must not block.
 	Usage func(ex *exchange.Exchange)
+	// Tracer, when set, traces every inference request (see package tracing).
+	Tracer trace.Tracer
 }
 
 // Gateway serves the data path. Create it with New, give it a snapshot with Swap.
@@ -227,6 +230,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	ex.Header = r.Header
 	ex.ID = w.Header()["X-Request-Id"][0]
 	g.metrics.Begin()
+	r, span := g.startSpan(r)
 	rw := &recorder{ResponseWriter: w}
 	var body *bodyBuffer
 	var admission *limits.Admission
@@ -255,6 +259,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		}
 		g.metrics.Observe(ex, findings, time.Since(ex.Started))
 		g.metrics.End()
+		endSpan(span, ex)
 		if g.opts.Usage != nil && ex.Route != "" {
 			g.opts.Usage(ex)
 		}

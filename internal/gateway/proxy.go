@@ -310,7 +310,7 @@ func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchang
 
 // attempt sends the exchange to one backend; for a pool, to the endpoint it picks (set in
 // *picked, for the caller to release), avoiding the endpoints in failed.
-func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure, failed []*picker.Endpoint, picked **picker.Endpoint) outcome {
+func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure, failed []*picker.Endpoint, picked **picker.Endpoint) (o outcome) {
 	be := ref.Backend
 	up := be.Upstream
 	ex.Backend, ex.Provider, ex.Price = be.Ref, string(be.Schema), be.Price
@@ -360,6 +360,9 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 		// The endpoint-picker protocol's header, as an Inference Extension data plane
 		// would pass it on.
 		req.Header["X-Gateway-Destination-Endpoint"] = []string{ep.Address()}
+	}
+	if end := g.startAttemptSpan(ctx, req, ex); end != nil {
+		defer func() { end(o) }()
 	}
 	// One watchdog bounds the wait for headers (firstByte), then for the first body byte
 	// (the route's firstToken, else idle), then every silence between reads (idle).

@@ -202,7 +202,7 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	if respModel == "" {
 		respModel = ex.Model
 	}
-	lv := [...]string{operation(ex.IngressEndpoint), provider(ex.Provider), model, m.label("model", respModel), errType, route, team}
+	lv := [...]string{Operation(ex.IngressEndpoint), Provider(ex.Provider), model, m.label("model", respModel), errType, route, team}
 	m.duration.WithLabelValues(lv[:]...).Observe(elapsed.Seconds())
 	u := ex.Usage
 	if u.InputTokens > 0 || u.OutputTokens > 0 {
@@ -225,8 +225,8 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	}
 }
 
-// operation is the GenAI operation name of an endpoint.
-func operation(e exchange.Endpoint) string {
+// Operation is the GenAI operation name (gen_ai.operation.name) of an endpoint.
+func Operation(e exchange.Endpoint) string {
 	switch e {
 	case exchange.EndpointChat, exchange.EndpointMessages:
 		return "chat"
@@ -238,8 +238,8 @@ func operation(e exchange.Endpoint) string {
 	return e.String()
 }
 
-// provider is the GenAI provider name of a Backend schema (as recorded on the exchange).
-func provider(schema string) string {
+// Provider is the GenAI provider name (gen_ai.provider.name) of a Backend schema.
+func Provider(schema string) string {
 	switch schema {
 	case "OpenAI":
 		return "openai"
