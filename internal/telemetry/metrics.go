@@ -346,3 +346,32 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// WatchUsage registers the usage recorder's counters, read at scrape time:
+// sluice_usage_records_total{result: written, spilled, dropped} and
+// sluice_usage_records_queued.
+func (m *Metrics) WatchUsage(stats func() (written, spilled, dropped uint64, queued int)) {
+	m.reg.MustRegister(&usageCollector{stats: stats})
+}
+
+var (
+	usageRecordsDesc = prometheus.NewDesc("sluice_usage_records_total", "Usage records by fate: written to the sink, spilled to the spill file, dropped.", []string{"result"}, nil)
+	usageQueuedDesc  = prometheus.NewDesc("sluice_usage_records_queued", "Usage records waiting for the sink.", nil, nil)
+)
+
+type usageCollector struct {
+	stats func() (written, spilled, dropped uint64, queued int)
+}
+
+func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- usageRecordsDesc
+	ch <- usageQueuedDesc
+}
+
+func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
+	w, s, d, q := c.stats()
+	ch <- prometheus.MustNewConstMetric(usageRecordsDesc, prometheus.CounterValue, float64(w), "written")
+	ch <- prometheus.MustNewConstMetric(usageRecordsDesc, prometheus.CounterValue, float64(s), "spilled")
+	ch <- prometheus.MustNewConstMetric(usageRecordsDesc, prometheus.CounterValue, float64(d), "dropped")
+	ch <- prometheus.MustNewConstMetric(usageQueuedDesc, prometheus.GaugeValue, float64(q))
+}
