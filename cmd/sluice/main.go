@@ -20,7 +20,9 @@ import (
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/server"
+	"github.com/sluice-gateway/sluice/internal/tracing"
 	"github.com/sluice-gateway/sluice/internal/translate"
+	"github.com/sluice-gateway/sluice/internal/usage"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -50,7 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout), newUsageCmd())
 	return root
 }
 
@@ -61,6 +63,14 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 		drain    time.Duration
 		maxBytes int64
 		level    string
+		admin    string
+		tokenF   string
+		otlp     string
+		ratio    float64
+		uFile    string
+		uMax     int64
+		uKeep    int
+		uPG      string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [-f PATH]...",
@@ -78,9 +88,40 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			err := server.Run(ctx, server.Config{
+			token := os.Getenv("SLUICE_ADMIN_TOKEN")
+			if tokenF != "" {
+				b, err := os.ReadFile(tokenF)
+				if err != nil {
+					return fmt.Errorf("--admin-token-file: %w", err)
+				}
+				token = strings.TrimSpace(string(b))
+			}
+			tracer, shutdownTracing, err := tracing.Setup(tracing.Options{Endpoint: otlp, SampleRatio: ratio, Version: buildVersion()})
+			if err != nil {
+				return fmt.Errorf("--otlp-endpoint: %w", err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				shutdownTracing(ctx) // flush the last spans
+			}()
+			rec, summary, err := usageSink(cmd.Context(), uFile, uMax, uKeep, uPG, log)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					if err := rec.Close(ctx); err != nil { // drain every record before exit
+						log.Error("usage records not all written", "error", err.Error())
+					}
+				}()
+			}
+			err = server.Run(ctx, server.Config{
 				Paths: paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
-				Logger: log, Reload: hup,
+				Logger: log, Reload: hup, AdminListen: admin, AdminToken: token, Tracer: tracer,
+				Usage: rec, UsageSummary: summary,
 			})
 			var terrs translate.Errors
 			var lerr *resource.LoadError
@@ -98,7 +139,44 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long shutdown waits for requests and streams in flight")
 	f.Int64Var(&maxBytes, "max-request-bytes", gateway.DefaultMaxRequestBytes, "request body limit (413 above it)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&admin, "admin-listen", "127.0.0.1:9090", "admin listener (metrics, dashboard, admin API); empty: none")
+	f.StringVar(&uFile, "usage-file", "usage.jsonl", "JSONL file of usage records, rotated by size (with --usage-postgres: the spill file); empty: none")
+	f.Int64Var(&uMax, "usage-file-max-bytes", usage.DefaultMaxBytes, "rotate the usage file past this size")
+	f.IntVar(&uKeep, "usage-file-keep", usage.DefaultMaxFiles, "rotated usage files kept")
+	f.StringVar(&uPG, "usage-postgres", os.Getenv("SLUICE_USAGE_POSTGRES"), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
+	f.StringVar(&otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector for traces (http://collector:4318); default $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no tracing")
+	f.Float64Var(&ratio, "trace-sample-ratio", 1, "share of new traces recorded (a sampled parent is always followed)")
+	f.StringVar(&tokenF, "admin-token-file", "", "file holding the admin API's bearer token (a mounted Secret); default: $SLUICE_ADMIN_TOKEN; none: the API is off")
 	return cmd
+}
+
+// usageSink opens where usage records go: PostgreSQL (spilling to the file when it
+// cannot keep up or is down), else the JSONL file, else nowhere.
+func usageSink(ctx context.Context, file string, maxBytes int64, keep int, dsn string, log *slog.Logger) (*usage.Recorder, func(context.Context, time.Time, string) (any, error), error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch {
+	case dsn != "":
+		sink, err := usage.NewPostgresSink(ctx, dsn)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--usage-postgres: %w", err)
+		}
+		rec := usage.NewRecorder(sink, usage.RecorderOptions{SpillPath: file, Logger: log})
+		return rec, func(ctx context.Context, since time.Time, by string) (any, error) {
+			return usage.SummarizePostgres(ctx, dsn, since, by)
+		}, nil
+	case file != "":
+		sink, err := usage.NewFileSink(file, maxBytes, keep)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--usage-file: %w", err)
+		}
+		rec := usage.NewRecorder(sink, usage.RecorderOptions{Logger: log})
+		return rec, func(_ context.Context, since time.Time, by string) (any, error) {
+			return usage.SummarizeFile(file, since, by)
+		}, nil
+	}
+	return nil, nil, nil
 }
 
 func validateCmd(stdout io.Writer) *cobra.Command {

@@ -11,12 +11,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/sluice-gateway/sluice/examples"
+	"github.com/sluice-gateway/sluice/internal/admin"
+	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/telemetry"
 	"github.com/sluice-gateway/sluice/internal/translate"
+	"github.com/sluice-gateway/sluice/internal/usage"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures Run.
@@ -39,6 +45,20 @@ type Config struct {
 	OnReload func(error)
 	// OnListen, when set, is called with the bound address once serving.
 	OnListen func(net.Addr)
+	// AdminListen is the admin listener's address (metrics, dashboard, admin API), unless
+	// AdminListener is set; both empty: no admin listener.
+	AdminListen   string
+	AdminListener net.Listener
+	// AdminToken is the admin API's bearer token; empty: the API is off.
+	AdminToken string
+	// OnAdminListen, when set, is called with the admin listener's bound address.
+	OnAdminListen func(net.Addr)
+	// Usage, when set, receives every request's usage record; UsageSummary answers the
+	// admin API's usage summaries. The caller closes Usage after Run returns.
+	Usage        *usage.Recorder
+	UsageSummary func(ctx context.Context, since time.Time, by string) (any, error)
+	// Tracer, when set, traces requests (see package tracing).
+	Tracer trace.Tracer
 }
 
 // Load reads and compiles the resources of cfg. prev may be nil.
@@ -66,9 +86,49 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes})
+	metrics := telemetry.New(telemetry.Options{Process: true})
+	var record func(*exchange.Exchange)
+	if rec := cfg.Usage; rec != nil {
+		record = func(ex *exchange.Exchange) { rec.Add(usage.FromExchange(ex)) }
+		metrics.WatchUsage(func() (written, spilled, dropped uint64, queued int) {
+			st := rec.Stats()
+			return st.Written, st.Spilled, st.Dropped, st.Queued
+		})
+	}
+	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer})
 	gw.Swap(snap)
+	metrics.Reloaded(nil)
 	log.Info("configuration loaded", "summary", snap.Summary.String())
+
+	// One reload at a time, whoever asks (file change, SIGHUP, the admin API).
+	var reloadMu sync.Mutex
+	var adminHandler *admin.Handler
+	doReload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		err := reload(gw, cfg, log)
+		metrics.Reloaded(err)
+		if adminHandler != nil {
+			adminHandler.Reloaded(err)
+		}
+		return err
+	}
+	var adminSrv *http.Server
+	if adminLn := cfg.AdminListener; adminLn != nil || cfg.AdminListen != "" {
+		if adminLn == nil {
+			if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+				return err
+			}
+		}
+		adminHandler = admin.New(admin.Options{Gateway: gw, Metrics: metrics, Token: cfg.AdminToken, Reload: doReload, Usage: cfg.UsageSummary, Logger: log})
+		adminSrv = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go adminSrv.Serve(adminLn)
+		defer adminSrv.Close()
+		log.Info("admin listening", "addr", adminLn.Addr().String(), "api", cfg.AdminToken != "")
+		if cfg.OnAdminListen != nil {
+			cfg.OnAdminListen(adminLn.Addr())
+		}
+	}
 
 	ln := cfg.Listener
 	if ln == nil {
@@ -109,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			case <-cfg.Reload:
 			}
-			reload(gw, cfg, log)
+			doReload()
 		}
 	}()
 
@@ -142,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) {
+func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) error {
 	prev := gw.Snapshot()
 	next, err := Load(cfg.Paths, prev)
 	if err != nil {
@@ -158,4 +218,5 @@ func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) {
 	if cfg.OnReload != nil {
 		cfg.OnReload(err)
 	}
+	return err
 }

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package chromium
+
+import "os/exec"
+
+func setGroup(*exec.Cmd) {}
+
+func killGroup(*exec.Cmd) {}
