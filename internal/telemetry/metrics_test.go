@@ -14,6 +14,7 @@ func TestDeployFilesUseRealMetrics(t *testing.T) {
 	m.WatchBackends(func() []BackendState {
 		return []BackendState{{Backend: "b", Up: true, Endpoints: []EndpointState{{Address: "a:1"}}}}
 	})
+	m.WatchUsage(func() (uint64, uint64, uint64, int) { return 0, 0, 0, 0 })
 	// Touch every vector so it appears in Gather.
 	m.tokenUsage.WithLabelValues("chat", "openai", "m", "m", "", "r", "t", "input")
 	m.duration.WithLabelValues("chat", "openai", "m", "m", "", "r", "t")
@@ -33,7 +34,7 @@ func TestDeployFilesUseRealMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := map[string]bool{}
+	known := map[string]bool{"sluice_usage": true} // the PostgreSQL table
 	for _, f := range fams {
 		known[f.GetName()] = true
 	}
