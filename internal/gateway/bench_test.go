@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
 	"github.com/sluice-gateway/sluice/internal/provider/openai"
 	"github.com/sluice-gateway/sluice/internal/route"
+	"github.com/sluice-gateway/sluice/internal/telemetry"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -69,7 +70,12 @@ func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len
 func (w *discardWriter) Flush()                      {}
 
 func benchGateway(b *testing.B, up http.RoundTripper, body string, extra ...string) {
-	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	benchGatewayWith(b, gateway.Options{}, up, body, extra...)
+}
+
+func benchGatewayWith(b *testing.B, opts gateway.Options, up http.RoundTripper, body string, extra ...string) {
+	opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	gw := gateway.New(opts)
 	gw.Swap(benchSnapshot(b, up, strings.Join(extra, "")))
 	w := &discardWriter{h: http.Header{}}
 	rd := strings.NewReader(body)
@@ -94,6 +100,17 @@ func benchGateway(b *testing.B, up http.RoundTripper, body string, extra ...stri
 // upstream is an in-process RoundTripper, so nothing else is counted.
 func BenchmarkAddedPlain(b *testing.B) {
 	benchGateway(b, &cannedUpstream{body: []byte(benchAnswer), contentType: "application/json"}, benchRequest)
+}
+
+// BenchmarkAddedObserved is BenchmarkAddedPlain and a 20-chunk stream with metrics on:
+// what the Prometheus series cost per request.
+func BenchmarkAddedObserved(b *testing.B) {
+	b.Run("plain", func(b *testing.B) {
+		benchGatewayWith(b, gateway.Options{Metrics: telemetry.New(telemetry.Options{})}, &cannedUpstream{body: []byte(benchAnswer), contentType: "application/json"}, benchRequest)
+	})
+	b.Run("stream", func(b *testing.B) {
+		benchGatewayWith(b, gateway.Options{Metrics: telemetry.New(telemetry.Options{})}, &cannedUpstream{body: sseAnswer(20), contentType: "text/event-stream"}, benchStreamRequest)
+	})
 }
 
 func sseAnswer(chunks int) []byte {

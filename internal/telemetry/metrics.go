@@ -177,7 +177,7 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	if status == 0 {
 		status = 200
 	}
-	m.requests.WithLabelValues(route, backend, team, strconv.Itoa(status), ex.Code).Inc()
+	m.requests.WithLabelValues(route, backend, team, statusText(status), ex.Code).Inc()
 	for _, f := range findings {
 		m.processors.WithLabelValues(m.label("processor", f.Processor), f.Action.String()).Inc()
 	}
@@ -206,8 +206,10 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	m.duration.WithLabelValues(lv[:]...).Observe(elapsed.Seconds())
 	u := ex.Usage
 	if u.InputTokens > 0 || u.OutputTokens > 0 {
-		m.tokenUsage.WithLabelValues(append(lv[:], "input")...).Observe(float64(u.InputTokens))
-		m.tokenUsage.WithLabelValues(append(lv[:], "output")...).Observe(float64(u.OutputTokens))
+		tl := [...]string{lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[6], "input"}
+		m.tokenUsage.WithLabelValues(tl[:]...).Observe(float64(u.InputTokens))
+		tl[7] = "output"
+		m.tokenUsage.WithLabelValues(tl[:]...).Observe(float64(u.OutputTokens))
 		m.tokens.WithLabelValues(team, model, "input").Add(float64(u.InputTokens))
 		m.tokens.WithLabelValues(team, model, "output").Add(float64(u.OutputTokens))
 		if u.CachedInputTokens > 0 {
@@ -223,6 +225,21 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 			m.tpot.WithLabelValues(lv[:]...).Observe((elapsed - ex.FirstByte).Seconds() / float64(u.OutputTokens-1))
 		}
 	}
+}
+
+// statusTexts are the HTTP statuses as label values, made once.
+var statusTexts = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return
+}()
+
+func statusText(s int) string {
+	if s >= 0 && s < len(statusTexts) {
+		return statusTexts[s]
+	}
+	return strconv.Itoa(s)
 }
 
 // Operation is the GenAI operation name (gen_ai.operation.name) of an endpoint.
