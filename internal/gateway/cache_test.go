@@ -96,9 +96,8 @@ func TestCacheStreamReplay(t *testing.T) {
 
 func jsonString(s string) string { return strings.Trim(toJSON(s), `"`) }
 
-// TestCacheTenantIsolation: one team never receives another team's cached answer.
-func TestCacheTenantIsolation(t *testing.T) {
-	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + `
+// allowAllKeys is an AccessPolicy that authenticates API keys and lets them use every model.
+const allowAllKeys = `
 apiVersion: sluice.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: p}
@@ -107,6 +106,10 @@ spec:
   rules: [{name: all, allow: {models: ["*"]}}]
 ---
 `
+
+// TestCacheTenantIsolation: one team never receives another team's cached answer.
+func TestCacheTenantIsolation(t *testing.T) {
+	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + allowAllKeys
 	gw, up := cachedGateway(t, keys, "")
 	ask := func(key string) string {
 		r, body := postJSON(t, gw.URL(), "/chat/completions", chatBody("m", "shared question"), map[string]string{"Authorization": "Bearer " + key})

@@ -75,14 +75,7 @@ func sample(fams map[string]*dto.MetricFamily, name string, want map[string]stri
 // actions, the cache's saved tokens and the backends' health.
 func TestMetricsAfterKnownTraffic(t *testing.T) {
 	m := telemetry.New(telemetry.Options{})
-	yaml := apiKeyYAML("a", "sk-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-b", "bob", "team-b", []string{"dev"}, "") + `
-apiVersion: sluice.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: p}
-spec:
-  authentication: {apiKeys: {}}
-  rules: [{name: all, allow: {models: ["*"]}}]
----
+	yaml := apiKeyYAML("a", "sk-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-b", "bob", "team-b", []string{"dev"}, "") + allowAllKeys + `
 apiVersion: sluice.dev/v1alpha1
 kind: Backend
 metadata: {name: mock}

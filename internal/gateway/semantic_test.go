@@ -16,14 +16,7 @@ import (
 // replay; when the embedder is down requests are still served.
 func TestSemanticCache(t *testing.T) {
 	emb := fakevllm.Start(t, "embed-small")
-	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + `
-apiVersion: sluice.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: p}
-spec:
-  authentication: {apiKeys: {}}
-  rules: [{name: all, allow: {models: ["*"]}}]
----
+	keys := apiKeyYAML("a", "sk-team-a", "alice", "team-a", []string{"dev"}, "") + apiKeyYAML("b", "sk-team-b", "bob", "team-b", []string{"dev"}, "") + allowAllKeys + `
 apiVersion: v1
 kind: Secret
 metadata: {name: embed}
