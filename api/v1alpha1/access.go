@@ -9,7 +9,8 @@ import (
 type APIKey struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              APIKeySpec `json:"spec"`
+	Spec              APIKeySpec     `json:"spec"`
+	Status            ResourceStatus `json:"status,omitempty"`
 }
 
 // APIKeySpec says whose key it is.
@@ -43,6 +44,7 @@ type AccessPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              AccessPolicySpec `json:"spec"`
+	Status            ResourceStatus   `json:"status,omitempty"`
 }
 
 // AccessPolicySpec is authentication, then rules.

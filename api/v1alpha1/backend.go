@@ -56,7 +56,8 @@ type HealthCheck struct {
 type Backend struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              BackendSpec `json:"spec"`
+	Spec              BackendSpec    `json:"spec"`
+	Status            ResourceStatus `json:"status,omitempty"`
 }
 
 // BackendSpec says where a Backend is and how to talk to it.

@@ -14,6 +14,7 @@ type CachePolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              CachePolicySpec `json:"spec"`
+	Status            ResourceStatus  `json:"status,omitempty"`
 }
 
 // CachePolicySpec is where the cache applies and how it keeps answers.

@@ -13,6 +13,7 @@ type ModelRoute struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              ModelRouteSpec `json:"spec"`
+	Status            ResourceStatus `json:"status,omitempty"`
 }
 
 // ModelRouteSpec lists the models a route claims and where they go.

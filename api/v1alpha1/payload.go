@@ -11,6 +11,7 @@ type PayloadProcessor struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              PayloadProcessorSpec `json:"spec"`
+	Status            ResourceStatus       `json:"status,omitempty"`
 }
 
 // PayloadProcessorSpec is where the chain applies and what it runs.

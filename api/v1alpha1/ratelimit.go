@@ -10,6 +10,7 @@ type RateLimitPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              RateLimitPolicySpec `json:"spec"`
+	Status            ResourceStatus      `json:"status,omitempty"`
 }
 
 // RateLimitPolicySpec is where the policy applies and its rules.
