@@ -90,7 +90,9 @@ stringData: {apiKey: embed-key}
 	if raw.Header.Get("X-Sluice-Cache") != "miss" {
 		t.Errorf("an extra word should fall under the threshold: %q %s", raw.Header.Get("X-Sluice-Cache"), raw.Header.Get("X-Sluice-Cache-Similarity"))
 	}
-	// That streamed miss was stored; the same words again hit it, replayed as a stream.
+	// That streamed miss was stored (before its access-log line, which is written last);
+	// the same words again hit it, replayed as a stream.
+	gw.Log.Wait(t, "request", 6, 5e9)
 	missed := acc.Choices[0].Message.Content
 	stream = client.Chat.Completions.NewStreaming(t.Context(), openai.ChatCompletionNewParams{
 		Model:    "m",

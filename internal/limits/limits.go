@@ -19,8 +19,8 @@ import (
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
-	"github.com/sluice-gateway/sluice/internal/provider/anthropic"
 	"github.com/sluice-gateway/sluice/internal/ratelimit"
+	"github.com/sluice-gateway/sluice/internal/payload/content"
 	"github.com/sluice-gateway/sluice/internal/tokens"
 )
 
@@ -402,22 +402,29 @@ func estimate(u ratelimit.Unit, input, maxTokens, outputEstimate int64) int64 {
 	return input + out
 }
 
-// estimateInput counts the prompt with the model's tokenizer.
+// estimateInput counts the prompt's texts (every role, tool results included) with the
+// model's tokenizer, each distinct text once (tokens.CountCached: a conversation's earlier
+// turns and a system prompt are not counted again), plus OpenAI's per-message overhead. It
+// reads the body where it lies, in either wire, without decoding it into values.
 func estimateInput(ex *exchange.Exchange) int64 {
-	endpoint, body := ex.Endpoint.String(), ex.Body
-	if ex.Ingress == apierr.Anthropic {
-		// Count Anthropic's shape in its chat translation, kept for the attempts.
-		if ex.Translated == nil {
-			ex.Translated, _ = anthropic.ChatRequest(ex.IngressBody)
-		}
-		endpoint, body = "chat", ex.Translated
-	}
-	n, err := tokens.PromptTokens(endpoint, ex.Model, body)
+	var segBuf [32]content.Segment
+	segs, err := content.Request(ex.Endpoint, ex.Body, segBuf[:0])
 	if err != nil {
-		return int64(len(body) / 4) // a rough fallback for shapes the counter does not know
+		return int64(len(ex.Body) / 4) // a rough fallback for shapes the scanner does not know
 	}
-	return int64(n)
+	buf := textPool.Get().(*[]byte)
+	n := int64(3) // the reply's priming
+	for _, s := range segs {
+		*buf = content.Text((*buf)[:0], ex.Body, s)
+		n += int64(tokens.CountCached(ex.Model, *buf)) + 4 // each text with its message's framing
+	}
+	if cap(*buf) <= 64<<10 {
+		textPool.Put(buf)
+	}
+	return n
 }
+
+var textPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // fastKey recognises keys that need no CEL: a string literal, or one field of principal or
 // request.
