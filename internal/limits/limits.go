@@ -19,8 +19,8 @@ import (
 	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
-	"github.com/sluice-gateway/sluice/internal/ratelimit"
 	"github.com/sluice-gateway/sluice/internal/payload/content"
+	"github.com/sluice-gateway/sluice/internal/ratelimit"
 	"github.com/sluice-gateway/sluice/internal/tokens"
 )
 
