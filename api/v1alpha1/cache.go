@@ -10,14 +10,22 @@ import (
 // CachePolicy caches answers to identical requests, so the same question is not paid for
 // twice. Tenants never share entries: the key includes the scope.
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=sluice
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Scope",type=string,JSONPath=`.spec.scope`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CachePolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              CachePolicySpec `json:"spec"`
-	Status            ResourceStatus  `json:"status,omitempty"`
+	// +optional
+	Spec   CachePolicySpec `json:"spec"`
+	Status ResourceStatus  `json:"status,omitempty"`
 }
 
 // CachePolicySpec is where the cache applies and how it keeps answers.
+// +kubebuilder:validation:XValidation:rule="(has(self.mode) && self.mode == 'Semantic') == has(self.semantic)",message="semantic is required for mode Semantic and only for it"
 type CachePolicySpec struct {
 	// TargetRefs are the ModelRoutes it applies to; empty: every route.
 	TargetRefs []TargetRef `json:"targetRefs,omitempty"`
@@ -26,10 +34,12 @@ type CachePolicySpec struct {
 	// else (system prompt, earlier turns, tools, parameters) being equal.
 	Mode CacheMode `json:"mode,omitempty"`
 	// TTL is how long an answer is served from the cache. Default 10m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	TTL *metav1.Duration `json:"ttl,omitempty"`
 	// Scope is who shares entries: Team (default), Subject or Global.
 	Scope CacheScope `json:"scope,omitempty"`
 	// MaxEntries bounds a Memory store (least recently used evicted). Default 10000.
+	// +kubebuilder:validation:Minimum=0
 	MaxEntries int32 `json:"maxEntries,omitempty"`
 	// Storage is Memory (default) or Redis.
 	Storage *CacheStorage `json:"storage,omitempty"`
@@ -38,6 +48,7 @@ type CachePolicySpec struct {
 }
 
 // CacheMode is how requests are matched.
+// +kubebuilder:validation:Enum=Exact;Semantic
 type CacheMode string
 
 // Cache modes.
@@ -47,6 +58,7 @@ const (
 )
 
 // CacheScope is who shares cached answers.
+// +kubebuilder:validation:Enum=Team;Subject;Global
 type CacheScope string
 
 // Cache scopes.
@@ -57,6 +69,7 @@ const (
 )
 
 // CacheStorage is where entries live.
+// +kubebuilder:validation:XValidation:rule="self.type == 'Redis' ? has(self.redis) : !has(self.redis)",message="redis is required for type Redis and only for it"
 type CacheStorage struct {
 	Type  StorageType   `json:"type"`
 	Redis *RedisStorage `json:"redis,omitempty"`
@@ -70,12 +83,18 @@ type SemanticCache struct {
 	// /embeddings, or the provider's equivalent).
 	BackendRef BackendObjectRef `json:"backendRef"`
 	// Model is the embedding model sent to it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
 	Model string `json:"model"`
 	// Threshold is the least cosine similarity that counts as the same question, in
 	// (0, 1]. Default 0.95.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:ExclusiveMinimum=true
+	// +kubebuilder:validation:Maximum=1
 	Threshold *float64 `json:"threshold,omitempty"`
 	// Timeout bounds the embeddings call; when it runs out the request goes on uncached.
 	// Default 2s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 

@@ -3,8 +3,13 @@
 // defaults and its own validation; checks that need more than one resource (references,
 // conflicts between routes) belong to the translator, not here.
 //
-// The types use the Kubernetes API machinery so that CRDs can be generated from them.
-//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.19.0 object:headerFile=../../hack/boilerplate.go.txt paths=./...
+// The types use the Kubernetes API machinery so that CRDs can be generated from them:
+// `go generate ./api/...` writes zz_generated.deepcopy.go and, from the kubebuilder
+// markers on the types, one CRD per kind into deploy/helm/sluice/crds
+// (internal/crdtest fails when either is stale, and validates the examples against
+// the CRDs' schemas and CEL rules).
+//
+//go:generate go tool controller-gen object:headerFile=../../hack/boilerplate.go.txt crd:allowDangerousTypes=true paths=./... output:crd:artifacts:config=../../deploy/helm/sluice/crds
 
 // +kubebuilder:object:generate=true
 // +groupName=sluice.dev

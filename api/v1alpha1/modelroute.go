@@ -9,6 +9,11 @@ import (
 
 // ModelRoute sends requests for some model names to some Backends.
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=sluice
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Models",type=string,JSONPath=`.spec.models`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ModelRoute struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -20,13 +25,21 @@ type ModelRoute struct {
 type ModelRouteSpec struct {
 	// Models are what clients put in "model": exact names or globs, where * matches any
 	// run of characters (slashes included) and ? any one character.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=set
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:Pattern=`^[^\[\]\\]+$`
 	Models []string `json:"models"`
 	// BackendRefs are the candidate backends.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	BackendRefs []BackendRef `json:"backendRefs"`
 	// Timeouts bound the whole request, all attempts included.
 	Timeouts *RouteTimeouts `json:"timeouts,omitempty"`
 	// Regions, when set, allows only Backends whose region is listed, fallbacks
 	// included; a request that cannot be served there gets 403 region_not_allowed.
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Regions []string `json:"regions,omitempty"`
 	// Retry sets how failed attempts are retried. Without it, an attempt that fails with a
 	// connection failure or a 5xx before any byte reached the client falls back to each
@@ -40,6 +53,8 @@ type RetryPolicy struct {
 	// Attempts is the most attempts a request makes, the first included (1 to 10).
 	// Candidates are taken as without a policy (the tier's other refs, then the next
 	// tier); when all were tried, they are tried again in the same order.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
 	Attempts int32 `json:"attempts"`
 	// RetryOn lists what is retried: 5xx, 429, connect-failure, timeout (no answer
 	// headers in time). Default [5xx, connect-failure]. (Not "on", as the design has it:
@@ -52,6 +67,9 @@ type RetryPolicy struct {
 }
 
 // RetryOn is a retryable condition.
+// +kubebuilder:validation:XIntOrString
+// +kubebuilder:validation:Type=""
+// +kubebuilder:validation:Enum="5xx";429;"429";"connect-failure";"timeout"
 type RetryOn string
 
 // UnmarshalJSON also takes a bare number, so `retryOn: [429, 5xx]` reads as written.
@@ -77,13 +95,17 @@ const (
 )
 
 // RetryBackoff is exponential backoff. Defaults: base 100ms, max 2s.
+// +kubebuilder:validation:XValidation:rule="!has(self.max) || duration(self.max) >= duration(has(self.base) ? self.base : '100ms')",message="max must be at least base (default 100ms)"
 type RetryBackoff struct {
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	Base *metav1.Duration `json:"base,omitempty"`
-	Max  *metav1.Duration `json:"max,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
+	Max *metav1.Duration `json:"max,omitempty"`
 }
 
 // BackendRef is one candidate Backend of a route.
 type BackendRef struct {
+	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// Namespace defaults to the route's.
 	Namespace string `json:"namespace,omitempty"`
@@ -91,8 +113,10 @@ type BackendRef struct {
 	Model string `json:"model,omitempty"`
 	// Weight is this ref's share among the refs of the same priority. Default 1; 0 never
 	// receives traffic.
+	// +kubebuilder:validation:Minimum=0
 	Weight *int32 `json:"weight,omitempty"`
 	// Priority orders fallbacks: 0 is tried first, higher numbers after a failure.
+	// +kubebuilder:validation:Minimum=0
 	Priority int32 `json:"priority,omitempty"`
 	// Pricing of this model on this Backend; overrides the Backend's.
 	Pricing *Pricing `json:"pricing,omitempty"`
@@ -101,10 +125,21 @@ type BackendRef struct {
 // Pricing is what tokens cost, in US dollars per million tokens, for usage records and
 // spend metrics.
 type Pricing struct {
-	Input  float64 `json:"input"`
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +kubebuilder:validation:ExclusiveMaximum=true
+	Input float64 `json:"input"`
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +kubebuilder:validation:ExclusiveMaximum=true
 	Output float64 `json:"output"`
 	// CachedInput is the price of input tokens served from the provider's prompt cache.
 	// Default: Input.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +kubebuilder:validation:ExclusiveMaximum=true
 	CachedInput *float64 `json:"cachedInput,omitempty"`
 }
 
@@ -128,9 +163,11 @@ type RouteTimeouts struct {
 	// Request bounds the whole request, from the end of reading its body to the end of
 	// the answer (streams
 	// included). Default: none.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	Request *metav1.Duration `json:"request,omitempty"`
 	// FirstToken bounds the wait for the first byte of the answer's body, per attempt.
 	// Default: the Backend's idle timeout.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	FirstToken *metav1.Duration `json:"firstToken,omitempty"`
 }
 

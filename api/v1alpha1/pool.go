@@ -14,8 +14,13 @@ import (
 // SGLang, TGI) that serve the same models. The Backend's url (or destination) still gives
 // the scheme, the base path and, for https, the name certificates are verified against;
 // each request goes to one endpoint the picker chooses.
+// +kubebuilder:validation:XValidation:rule="!has(self.prefixAffinity) || (has(self.picker) && self.picker == 'PrefixAffinity')",message="prefixAffinity is only for picker PrefixAffinity"
 type EndpointPool struct {
 	// Endpoints are the servers, as host:port (an IPv6 address in brackets). At most 256.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=set
+	// +kubebuilder:validation:items:Pattern=`^(\[[^\[\]/?#@\s]+\]|[^\[\]:/?#@\s]+):\+?0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`
 	Endpoints []string `json:"endpoints"`
 	// Picker chooses the endpoint: LeastOutstanding, LoadAware (default) or PrefixAffinity.
 	Picker PickerType `json:"picker,omitempty"`
@@ -25,8 +30,11 @@ type EndpointPool struct {
 	// KVCacheThresholdPercent (default 90) and QueueThreshold (waiting requests; 0, the
 	// default, is off): an endpoint whose fresh metrics reach either is avoided while
 	// another is below both.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	KVCacheThresholdPercent int32 `json:"kvCacheThresholdPercent,omitempty"`
-	QueueThreshold          int32 `json:"queueThreshold,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	QueueThreshold int32 `json:"queueThreshold,omitempty"`
 	// PrefixAffinity tunes picker PrefixAffinity.
 	PrefixAffinity *PrefixAffinity `json:"prefixAffinity,omitempty"`
 	// DestinationHeader is Ignore (default) or Honor: whether a request's
@@ -38,6 +46,7 @@ type EndpointPool struct {
 }
 
 // PickerType names an endpoint-picking strategy.
+// +kubebuilder:validation:Enum=LeastOutstanding;LoadAware;PrefixAffinity
 type PickerType string
 
 // Pickers.
@@ -48,6 +57,7 @@ const (
 )
 
 // DestinationHeaderMode says what to do with x-gateway-destination-endpoint.
+// +kubebuilder:validation:Enum=Ignore;Honor
 type DestinationHeaderMode string
 
 // Destination header modes.
@@ -57,14 +67,19 @@ const (
 )
 
 // PoolMetrics is how endpoint metrics are scraped.
+// +kubebuilder:validation:XValidation:rule="duration(has(self.staleAfter) ? self.staleAfter : '5s') >= duration(has(self.interval) ? self.interval : '1s')",message="staleAfter (default 5s) must be at least the interval (default 1s)"
 type PoolMetrics struct {
 	// Path is requested on each endpoint. Default /metrics.
+	// +kubebuilder:validation:Pattern=`^/[^?#\r\n ]*$`
 	Path string `json:"path,omitempty"`
 	// Interval between scrapes (default 1s); metrics older than StaleAfter (default 5s)
 	// are ignored; Timeout bounds one scrape (default 1s).
-	Interval   *metav1.Duration `json:"interval,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
 	StaleAfter *metav1.Duration `json:"staleAfter,omitempty"`
-	Timeout    *metav1.Duration `json:"timeout,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be > 0"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // PrefixAffinity keeps requests that share a prompt prefix on one endpoint, so its KV
@@ -73,10 +88,16 @@ type PrefixAffinity struct {
 	// PrefixBytes is how much of the prompt's start is hashed: its texts up to and
 	// including the first user message (a conversation's later turns repeat them, so the
 	// whole conversation stays on one server). Default 512.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1048576
+	// +kubebuilder:validation:XValidation:rule="self == 0 || self >= 16",message="must be between 16 and 1048576"
 	PrefixBytes int32 `json:"prefixBytes,omitempty"`
 	// LoadFactorPercent bounds an endpoint's requests in flight to this share of the
 	// pool's average (plus one) before its prefixes spill to the next endpoint on the
 	// ring. Default 125; at least 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:validation:XValidation:rule="self == 0 || self >= 100",message="must be between 100 and 1000"
 	LoadFactorPercent int32 `json:"loadFactorPercent,omitempty"`
 }
 

@@ -6,6 +6,11 @@ import (
 
 // RateLimitPolicy limits requests, tokens and spend per bucket (a key, a team, a model).
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=sluice
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.spec.storage.type`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RateLimitPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -18,6 +23,9 @@ type RateLimitPolicySpec struct {
 	// TargetRefs are the ModelRoutes it applies to; empty: every request.
 	TargetRefs []TargetRef `json:"targetRefs,omitempty"`
 	// Rules are all charged; any over its limit rejects.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=map
+	// +listMapKey=name
 	Rules []RateLimitRule `json:"rules"`
 	// Storage is where counters live. Default Memory.
 	Storage *RateLimitStorage `json:"storage,omitempty"`
@@ -27,21 +35,27 @@ type RateLimitPolicySpec struct {
 	EmitRateLimitResponseHeaders bool `json:"emitRateLimitResponseHeaders,omitempty"`
 	// OutputTokenEstimate is the output reserved for a request that sets no max_tokens.
 	// Default 256.
+	// +kubebuilder:validation:Minimum=0
 	OutputTokenEstimate int64 `json:"outputTokenEstimate,omitempty"`
 }
 
 // TargetRef names a resource a policy applies to.
 type TargetRef struct {
 	// Kind is ModelRoute.
-	Kind      string `json:"kind"`
+	// +kubebuilder:validation:Enum=ModelRoute
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MinLength=1
 	Name      string `json:"name"`
 	Namespace string `json:"namespace,omitempty"`
 }
 
 // RateLimitRule is one limit.
+// +kubebuilder:validation:XValidation:rule="!has(self.costExpression) || size(self.costExpression) == 0 || self.limit.volumeUnits != 'Requests'",message="costExpression is not for a Requests limit: it counts requests"
 type RateLimitRule struct {
+	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// Key is a CEL expression giving the bucket (principal.team, request.model, ...).
+	// +kubebuilder:validation:MinLength=1
 	Key string `json:"key"`
 	// Limit is the volume per window.
 	Limit RateLimitValue `json:"limit"`
@@ -56,13 +70,17 @@ type RateLimitRule struct {
 // RateLimitValue is volume per timeValue × timeUnit.
 type RateLimitValue struct {
 	VolumeUnits VolumeUnit `json:"volumeUnits"`
-	Volume      int64      `json:"volume"`
-	TimeUnit    TimeUnit   `json:"timeUnit"`
+	// +kubebuilder:validation:Minimum=1
+	Volume   int64    `json:"volume"`
+	TimeUnit TimeUnit `json:"timeUnit"`
 	// TimeValue multiplies TimeUnit. Default 1.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
 	TimeValue int32 `json:"timeValue,omitempty"`
 }
 
 // VolumeUnit is what a limit counts.
+// +kubebuilder:validation:Enum=Requests;Tokens;InputTokens;OutputTokens
 type VolumeUnit string
 
 // Volume units.
@@ -74,6 +92,7 @@ const (
 )
 
 // TimeUnit is a window's unit.
+// +kubebuilder:validation:Enum=Second;Minute;Hour;Day;Month
 type TimeUnit string
 
 // Time units.
@@ -91,12 +110,14 @@ type TrafficMatcher struct {
 }
 
 // RateLimitStorage is Memory or Redis.
+// +kubebuilder:validation:XValidation:rule="self.type == 'Redis' ? has(self.redis) : !has(self.redis)",message="redis is required for type Redis and only for it"
 type RateLimitStorage struct {
 	Type  StorageType   `json:"type"`
 	Redis *RedisStorage `json:"redis,omitempty"`
 }
 
 // StorageType names a store.
+// +kubebuilder:validation:Enum=Memory;Redis
 type StorageType string
 
 // Stores.
@@ -108,10 +129,13 @@ const (
 // RedisStorage locates Redis.
 type RedisStorage struct {
 	// URL is redis://[user:password@]host:port/db (rediss:// for TLS).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^(?i)rediss?://([^/?#]*@)?[^/?#@]+([/?#].*)?$`
 	URL string `json:"url"`
 }
 
 // FailureMode is what to do when the store is unreachable.
+// +kubebuilder:validation:Enum=FailOpen;FailClosed
 type FailureMode string
 
 // Failure modes.
