@@ -52,7 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout), newUsageCmd(), newBenchCmd())
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout), newUsageCmd(), newBenchCmd(), newExtprocCmd())
 	return root
 }
 

@@ -234,19 +234,11 @@ type credentialTransport struct {
 }
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.headers != nil {
-		t.headers.apply(req.Header)
-	}
-	for _, h := range CredentialHeaders {
-		delete(req.Header, h)
-	}
-	if t.signer != nil {
-		if err := t.signer.Sign(req); err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, &CredentialError{Err: err}
+	if err := t.prepare(req); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
 		}
+		return nil, err
 	}
 	return t.base.RoundTrip(req)
 }

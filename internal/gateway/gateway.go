@@ -246,30 +246,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			}
 			ex.Code = apierr.CodeInternal
 		}
-		g.settle(ex, rw)
-		ex.CostUSD = ex.Price.Cost(ex.Usage)
-		// After usage is known, and on every path out (errors and panics included), so
-		// nothing reserved is left unsettled.
-		admission.Settle(r.Context(), ex)
-		var findings []payload.Finding
-		if run != nil {
-			run.Done()
-			g.logFindings(ex, run)
-			findings = run.Findings
-		}
-		g.metrics.Observe(ex, findings, time.Since(ex.Started))
-		g.metrics.End()
-		endSpan(span, ex)
-		if g.opts.Usage != nil && ex.Route != "" {
-			g.opts.Usage(ex)
-		}
-		g.accessLog(r, ex, rw, run)
-		run.Release()
-		if body != nil {
-			body.release()
-		}
-		ex.Reset()
-		exchangePool.Put(ex)
+		g.finish(r, ex, rw, admission, run, span, body)
 	}()
 	if r.Method != http.MethodPost {
 		g.fail(rw, ex, &apierr.Error{Status: http.StatusMethodNotAllowed, Code: apierr.CodeMethodNotAllowed, Message: "Use POST for " + r.URL.Path + "."})
@@ -366,6 +343,35 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 	if fill != nil {
 		g.cacheStore(rw, ex, fill)
 	}
+}
+
+// finish ends an exchange on every path out (answers, errors, panics, a data plane that
+// went away): usage settled and priced, the rate-limit admission settled (so nothing
+// reserved is left), metrics, the span, the usage record and the access log; then the
+// exchange and its body go back to their pools.
+func (g *Gateway) finish(r *http.Request, ex *exchange.Exchange, rw *recorder, admission *limits.Admission, run *payload.Run, span trace.Span, body *bodyBuffer) {
+	g.settle(ex, rw)
+	ex.CostUSD = ex.Price.Cost(ex.Usage)
+	admission.Settle(r.Context(), ex)
+	var findings []payload.Finding
+	if run != nil {
+		run.Done()
+		g.logFindings(ex, run)
+		findings = run.Findings
+	}
+	g.metrics.Observe(ex, findings, time.Since(ex.Started))
+	g.metrics.End()
+	endSpan(span, ex)
+	if g.opts.Usage != nil && ex.Route != "" {
+		g.opts.Usage(ex)
+	}
+	g.accessLog(r, ex, rw, run)
+	run.Release()
+	if body != nil {
+		body.release()
+	}
+	ex.Reset()
+	exchangePool.Put(ex)
 }
 
 func (g *Gateway) fail(w *recorder, ex *exchange.Exchange, e *apierr.Error) {
