@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-gateway/sluice/internal/controller"
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/server"
@@ -52,8 +53,17 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout), newUsageCmd(), newBenchCmd(), newExtprocCmd())
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout), keysCmd(stdout), guardCmd(stdout), versionCmd(stdout), newUsageCmd(), newBenchCmd(), newExtprocCmd(), controllerCmd(stderr))
 	return root
+}
+
+// controllerCmd is `serve --kubernetes`: the gateway configured from the cluster's
+// sluice.dev resources, writing their status.
+func controllerCmd(stderr io.Writer) *cobra.Command {
+	cmd := serveCmd(stderr)
+	cmd.Use, cmd.Short = "controller", "Run the gateway configured from the cluster's sluice.dev resources (same as serve --kubernetes)"
+	cmd.Flags().Set("kubernetes", "true")
+	return cmd
 }
 
 func serveCmd(stderr io.Writer) *cobra.Command {
@@ -71,6 +81,12 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 		uMax     int64
 		uKeep    int
 		uPG      string
+		k8s      bool
+		kubecfg  string
+		ns       string
+		elect    bool
+		electNS  string
+		gwClass  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [-f PATH]...",
@@ -118,8 +134,29 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 					}
 				}()
 			}
+			var subscribe func(context.Context, func(*translate.Snapshot)) error
+			if k8s {
+				if len(paths) > 0 {
+					return errors.New("--kubernetes reads the cluster's resources; drop -f")
+				}
+				restCfg, err := controller.RESTConfig(kubecfg)
+				if err != nil {
+					return fmt.Errorf("kubeconfig: %w", err)
+				}
+				subscribe = func(ctx context.Context, publish func(*translate.Snapshot)) error {
+					mgr, _, err := controller.New(controller.Options{
+						Config: restCfg, Namespace: ns, LeaderElection: elect, LeaderElectionNamespace: electNS,
+						OnSnapshot: publish, Logger: log, GatewayClass: gwClass,
+					})
+					if err != nil {
+						return err
+					}
+					return mgr.Start(ctx) // returns when ctx ends, or when a leader loses its lease
+				}
+			}
 			err = server.Run(ctx, server.Config{
-				Paths: paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
+				Subscribe: subscribe,
+				Paths:     paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
 				Logger: log, Reload: hup, AdminListen: admin, AdminToken: token, Tracer: tracer,
 				Usage: rec, UsageSummary: summary,
 			})
@@ -144,6 +181,12 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.Int64Var(&uMax, "usage-file-max-bytes", usage.DefaultMaxBytes, "rotate the usage file past this size")
 	f.IntVar(&uKeep, "usage-file-keep", usage.DefaultMaxFiles, "rotated usage files kept")
 	f.StringVar(&uPG, "usage-postgres", os.Getenv("SLUICE_USAGE_POSTGRES"), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
+	f.BoolVar(&k8s, "kubernetes", false, "read resources from the cluster (sluice.dev CRDs and Secrets) instead of files, and write their status")
+	f.StringVar(&kubecfg, "kubeconfig", "", "with --kubernetes: kubeconfig file; default $KUBECONFIG, in-cluster, ~/.kube/config")
+	f.StringVar(&ns, "namespace", "", "with --kubernetes: watch only this namespace; default all")
+	f.BoolVar(&elect, "leader-elect", false, "with --kubernetes: elect one replica to write status and events (every replica serves)")
+	f.StringVar(&electNS, "leader-elect-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease; default --namespace, or $POD_NAMESPACE")
+	f.BoolVar(&gwClass, "gateway-class", false, "with --kubernetes: accept GatewayClasses of controller "+controller.GatewayControllerName+" (needs the Gateway API CRDs)")
 	f.StringVar(&otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector for traces (http://collector:4318); default $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no tracing")
 	f.Float64Var(&ratio, "trace-sample-ratio", 1, "share of new traces recorded (a sampled parent is always followed)")
 	f.StringVar(&tokenF, "admin-token-file", "", "file holding the admin API's bearer token (a mounted Secret); default: $SLUICE_ADMIN_TOKEN; none: the API is off")

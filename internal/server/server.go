@@ -59,6 +59,11 @@ type Config struct {
 	UsageSummary func(ctx context.Context, since time.Time, by string) (any, error)
 	// Tracer, when set, traces requests (see package tracing).
 	Tracer trace.Tracer
+	// Subscribe, when set, replaces files as the source of snapshots (cluster mode): Run
+	// calls it once, in the background, with a publish function; it runs until ctx ends.
+	// Paths, the file watcher and SIGHUP are then unused, and the gateway answers 503
+	// until the first snapshot is published. The source retires old upstreams itself.
+	Subscribe func(ctx context.Context, publish func(*translate.Snapshot)) error
 }
 
 // Load reads and compiles the resources of cfg. prev may be nil.
@@ -82,9 +87,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	snap, err := Load(cfg.Paths, nil)
-	if err != nil {
-		return err
+	var snap *translate.Snapshot
+	var err error
+	if cfg.Subscribe == nil {
+		if snap, err = Load(cfg.Paths, nil); err != nil {
+			return err
+		}
 	}
 	metrics := telemetry.New(telemetry.Options{Process: true})
 	var record func(*exchange.Exchange)
@@ -96,9 +104,11 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer})
-	gw.Swap(snap)
-	metrics.Reloaded(nil)
-	log.Info("configuration loaded", "summary", snap.Summary.String())
+	if snap != nil {
+		gw.Swap(snap)
+		metrics.Reloaded(nil)
+		log.Info("configuration loaded", "summary", snap.Summary.String())
+	}
 
 	// One reload at a time, whoever asks (file change, SIGHUP, the admin API).
 	var reloadMu sync.Mutex
@@ -120,7 +130,11 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 		}
-		adminHandler = admin.New(admin.Options{Gateway: gw, Metrics: metrics, Token: cfg.AdminToken, Reload: doReload, Usage: cfg.UsageSummary, Logger: log})
+		reloadFn := doReload
+		if cfg.Subscribe != nil {
+			reloadFn = nil // the cluster is the source: nothing to reload from
+		}
+		adminHandler = admin.New(admin.Options{Gateway: gw, Metrics: metrics, Token: cfg.AdminToken, Reload: reloadFn, Usage: cfg.UsageSummary, Logger: log})
 		adminSrv = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go adminSrv.Serve(adminLn)
 		defer adminSrv.Close()
@@ -145,8 +159,21 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
+	subscribed := make(chan error, 1)
+	if cfg.Subscribe != nil {
+		go func() {
+			subscribed <- cfg.Subscribe(reloadCtx, func(next *translate.Snapshot) {
+				gw.Swap(next)
+				metrics.Reloaded(nil)
+				if adminHandler != nil {
+					adminHandler.Reloaded(nil)
+				}
+				log.Info("configuration loaded", "summary", next.Summary.String())
+			})
+		}()
+	}
 	var changed <-chan struct{}
-	if len(cfg.Paths) > 0 {
+	if len(cfg.Paths) > 0 && cfg.Subscribe == nil {
 		d := cfg.WatchDebounce
 		if d <= 0 {
 			d = 200 * time.Millisecond
@@ -168,6 +195,9 @@ func Run(ctx context.Context, cfg Config) error {
 					continue
 				}
 			case <-cfg.Reload:
+				if cfg.Subscribe != nil {
+					continue // SIGHUP has nothing to reload in cluster mode
+				}
 			}
 			doReload()
 		}
@@ -183,6 +213,11 @@ func Run(ctx context.Context, cfg Config) error {
 	select {
 	case err := <-serveErr:
 		return err
+	case err := <-subscribed:
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
 	case <-ctx.Done():
 	}
 	stopReload()

@@ -1,0 +1,220 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/translate"
+)
+
+// Name is the controller's name: the manager's controller, the events' reporter.
+const Name = "sluice-controller"
+
+// DefaultLeaderElectionID is the Lease the replicas compete for.
+const DefaultLeaderElectionID = "sluice-controller.sluice.dev"
+
+// SetupWithManager registers r with mgr: a watch on every Sluice kind (spec changes,
+// creations, deletions) and on the Secrets they reference, all enqueuing SnapshotKey
+// after r.Debounce. The controller runs on every replica (each serves traffic); only
+// the elected one writes status: when r.IsLeader is nil it is set from mgr.Elected, and
+// winning the election triggers a reconcile so the new leader writes status at once.
+func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.IsLeader == nil {
+		elected := mgr.Elected()
+		r.IsLeader = func() bool {
+			select {
+			case <-elected:
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	debounce := r.Debounce
+	if debounce <= 0 {
+		debounce = 100 * time.Millisecond
+	}
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) { q.AddAfter(SnapshotKey, debounce) }
+	enqueue := handler.Funcs{
+		CreateFunc: func(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		UpdateFunc: func(_ context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		DeleteFunc: func(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		GenericFunc: func(_ context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+	}
+	wanted := predicate.NewPredicateFuncs(func(o client.Object) bool { return r.WantsSecret(o.GetNamespace(), o.GetName()) })
+
+	elected := make(chan event.GenericEvent, 1)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// A RunnableFunc runs on the leader only.
+		elected <- event.GenericEvent{Object: &v1alpha1.Backend{}}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
+
+	b := builder.ControllerManagedBy(mgr).
+		Named(Name).
+		WithOptions(ctrlcontroller.Options{NeedLeaderElection: ptr(false), MaxConcurrentReconciles: 1})
+	for i := range kinds {
+		b = b.Watches(kinds[i].object(), enqueue, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	b = b.Watches(&corev1.Secret{}, enqueue, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}, wanted))
+	b = b.WatchesRawSource(source.Channel(elected, enqueue))
+	return b.Complete(r)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// NewEventRecorder adapts an events.k8s.io recorder (a manager's GetEventRecorder).
+func NewEventRecorder(r events.EventRecorder) EventRecorder { return eventsRecorder{r} }
+
+type eventsRecorder struct{ r events.EventRecorder }
+
+func (e eventsRecorder) Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any) {
+	e.r.Eventf(obj, nil, eventtype, reason, "Reconcile", messageFmt, args...)
+}
+
+// RESTConfig returns the configuration for kubeconfig, or when it is empty the usual
+// search: $KUBECONFIG, in-cluster, ~/.kube/config.
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return config.GetConfig()
+}
+
+// Options configure Run.
+type Options struct {
+	// Config reaches the API server.
+	Config *rest.Config
+	// Namespace, when set, is the only namespace watched; empty: all.
+	Namespace string
+	// LeaderElection makes replicas elect the one that writes status.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the Lease (default: Namespace, or the pod's own
+	// namespace in a cluster).
+	LeaderElectionNamespace string
+	// LeaderElectionID names the Lease (default DefaultLeaderElectionID).
+	LeaderElectionID string
+	// MetricsBindAddress is controller-runtime's metrics listener; "" or "0": none.
+	MetricsBindAddress string
+	// HealthProbeBindAddress serves /healthz and /readyz; "": none.
+	HealthProbeBindAddress string
+	// OnSnapshot receives every new snapshot.
+	OnSnapshot func(*translate.Snapshot)
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Debounce: see Reconciler.Debounce.
+	Debounce time.Duration
+	// GatewayClass accepts the GatewayClasses naming GatewayControllerName (the Gateway
+	// API CRDs must be installed: without them the manager does not start).
+	GatewayClass bool
+}
+
+// New returns a manager with the reconciler registered, ready to Start.
+func New(opts Options) (manager.Manager, *Reconciler, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	metrics := opts.MetricsBindAddress
+	if metrics == "" {
+		metrics = "0"
+	}
+	mo := manager.Options{
+		Scheme:                  NewScheme(),
+		Logger:                  logr.FromSlogHandler(log.Handler()),
+		Metrics:                 metricsserver.Options{BindAddress: metrics},
+		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        opts.LeaderElectionID,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// Hand the Lease over at once on a clean shutdown. Losing it otherwise makes
+		// Start return an error ("leader election lost"): the process is expected to exit.
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if mo.LeaderElectionID == "" {
+		mo.LeaderElectionID = DefaultLeaderElectionID
+	}
+	if mo.LeaderElectionNamespace == "" {
+		mo.LeaderElectionNamespace = opts.Namespace
+	}
+	if opts.Namespace != "" {
+		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{opts.Namespace: {}}}
+	}
+	mgr, err := manager.New(opts.Config, mo)
+	if err != nil {
+		return nil, nil, fmt.Errorf("controller manager: %w", err)
+	}
+	r := &Reconciler{
+		Client:     mgr.GetClient(),
+		Namespace:  opts.Namespace,
+		OnSnapshot: opts.OnSnapshot,
+		Recorder:   NewEventRecorder(mgr.GetEventRecorder(Name)),
+		Logger:     log,
+		Debounce:   opts.Debounce,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, nil, err
+	}
+	if opts.GatewayClass {
+		if err := (&GatewayClassReconciler{}).SetupWithManager(mgr); err != nil {
+			return nil, nil, err
+		}
+	}
+	if opts.HealthProbeBindAddress != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, nil, err
+		}
+		// Ready once a snapshot is served.
+		if err := mgr.AddReadyzCheck("snapshot", func(*http.Request) error {
+			if r.Snapshot() == nil {
+				return errors.New("no configuration published yet")
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return mgr, r, nil
+}
