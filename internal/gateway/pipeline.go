@@ -261,15 +261,7 @@ func (p *Proxied) Request(body []byte) (*Upstream, *Reply) {
 	}
 	be := ref.Backend
 	up := be.Upstream
-	ex.Backend, ex.Provider, ex.Price = be.Ref, string(be.Schema), be.Price
-	if ref.Price != nil {
-		ex.Price = ref.Price
-	}
-	ex.UpstreamModel = ex.Model
-	if ref.Model != "" {
-		ex.UpstreamModel = ref.Model
-	}
-	ex.Attempts++
+	beginAttempt(ex, ref)
 	if e := prepare(ex, be.Adapter); e != nil {
 		return nil, p.fail(e)
 	}

@@ -313,15 +313,7 @@ func (g *Gateway) backoff(ctx context.Context, w *recorder, ex *exchange.Exchang
 func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchange, rt *route.Route, ref *route.Ref, run *payload.Run, last *failure, failed []*picker.Endpoint, picked **picker.Endpoint) (o outcome) {
 	be := ref.Backend
 	up := be.Upstream
-	ex.Backend, ex.Provider, ex.Price = be.Ref, string(be.Schema), be.Price
-	if ref.Price != nil {
-		ex.Price = ref.Price
-	}
-	ex.UpstreamModel = ex.Model
-	if ref.Model != "" {
-		ex.UpstreamModel = ref.Model
-	}
-	ex.Attempts++
+	beginAttempt(ex, ref)
 	ex.Output = ex.Output[:0]
 	ex.Usage = exchange.Usage{}
 	if e := prepare(ex, be.Adapter); e != nil {
@@ -446,6 +438,20 @@ func (g *Gateway) attempt(ctx context.Context, w *recorder, ex *exchange.Exchang
 	w.WriteHeader(ans.Status)
 	w.Write(ans.Body)
 	return answered
+}
+
+// beginAttempt records on the exchange which Backend, model and price an attempt uses.
+func beginAttempt(ex *exchange.Exchange, ref *route.Ref) {
+	be := ref.Backend
+	ex.Backend, ex.Provider, ex.Price = be.Ref, string(be.Schema), be.Price
+	if ref.Price != nil {
+		ex.Price = ref.Price
+	}
+	ex.UpstreamModel = ex.Model
+	if ref.Model != "" {
+		ex.UpstreamModel = ref.Model
+	}
+	ex.Attempts++
 }
 
 // timeoutError names the timeout that ended an attempt: the route's request timeout, or
