@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -44,14 +43,11 @@ func newExtprocCmd() *cobra.Command {
 		Short: "Serve Envoy's External Processing API (ext_proc) with Sluice's pipeline",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lv slog.Level
-			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
 			stderr := cmd.ErrOrStderr()
-			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
-			slog.SetDefault(log)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			log, ctx, stop, err := startServer(level, stderr)
+			if err != nil {
+				return err
+			}
 			defer stop()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)

@@ -57,6 +57,20 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// startServer sets up what a long-running command needs: the JSON logger at level (also
+// the default logger, so stores and libraries log there too) and a context that ends on
+// SIGTERM or SIGINT.
+func startServer(level string, stderr io.Writer) (*slog.Logger, context.Context, context.CancelFunc, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	return log, ctx, stop, nil
+}
+
 // controllerCmd is `serve --kubernetes`: the gateway configured from the cluster's
 // sluice.dev resources, writing their status.
 func controllerCmd(stderr io.Writer) *cobra.Command {
@@ -93,13 +107,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 		Short: "Run the gateway (with no -f, on the built-in quickstart example)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lv slog.Level
-			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			log, ctx, stop, err := startServer(level, stderr)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
-			slog.SetDefault(log) // what logs outside the gateway (stores, libraries) goes here too
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
