@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // ModelRoute sends requests for some model names to some Backends.
@@ -17,8 +18,19 @@ import (
 type ModelRoute struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              ModelRouteSpec `json:"spec"`
-	Status            ResourceStatus `json:"status,omitempty"`
+	Spec              ModelRouteSpec   `json:"spec"`
+	Status            ModelRouteStatus `json:"status,omitempty"`
+}
+
+// ModelRouteStatus is a ResourceStatus and, for a route with spec.parentRefs, the
+// Gateway API status of each parent (cluster mode with the Gateway API enabled).
+type ModelRouteStatus struct {
+	ResourceStatus `json:",inline"`
+	// Parents is the status of the route on each of its spec.parentRefs, as in a
+	// Gateway API route: Accepted (by the parent's listeners) and ResolvedRefs.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Parents []gatewayv1.RouteParentStatus `json:"parents,omitempty"`
 }
 
 // ModelRouteSpec lists the models a route claims and where they go.
@@ -45,6 +57,14 @@ type ModelRouteSpec struct {
 	// connection failure or a 5xx before any byte reached the client falls back to each
 	// other candidate once, without waiting.
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// ParentRefs are the Gateways (gateway.networking.k8s.io) the route attaches to, in
+	// cluster mode with the Gateway API enabled. Without them the route is served as
+	// always; with them, only when at least one parent (a Gateway of Sluice's
+	// GatewayClass whose listeners allow the route) accepts it. Files loaded with -f
+	// ignore them.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	ParentRefs []gatewayv1.ParentReference `json:"parentRefs,omitempty"`
 }
 
 // RetryPolicy is how a route retries failed attempts. An attempt is never retried once

@@ -75,6 +75,7 @@ func newEnv(t *testing.T) *env {
 	for _, k := range kinds {
 		statusObjs = append(statusObjs, k.object())
 	}
+	statusObjs = append(statusObjs, &gatewayv1.GatewayClass{}, &gatewayv1.Gateway{}, &gatewayv1.HTTPRoute{})
 	e := &env{t: t, rec: record.NewFakeRecorder(100), gw: gateway.New(gateway.Options{})}
 	e.c = fake.NewClientBuilder().WithScheme(NewScheme()).WithStatusSubresource(statusObjs...).Build()
 	e.r = &Reconciler{
@@ -110,9 +111,16 @@ func decode(t *testing.T, docs string) []client.Object {
 			t.Fatal(err)
 		}
 		var o client.Object
-		if h.Kind == "Secret" {
+		switch h.Kind {
+		case "Secret":
 			o = &corev1.Secret{}
-		} else {
+		case "GatewayClass":
+			o = &gatewayv1.GatewayClass{}
+		case "Gateway":
+			o = &gatewayv1.Gateway{}
+		case "HTTPRoute":
+			o = &gatewayv1.HTTPRoute{}
+		default:
 			for _, k := range kinds {
 				if k.name == h.Kind {
 					o = k.object()
@@ -125,7 +133,7 @@ func decode(t *testing.T, docs string) []client.Object {
 		if err := yaml.UnmarshalStrict([]byte(d), o); err != nil {
 			t.Fatal(err)
 		}
-		if o.GetNamespace() == "" {
+		if _, cluster := o.(*gatewayv1.GatewayClass); o.GetNamespace() == "" && !cluster {
 			o.SetNamespace("default")
 		}
 		out = append(out, o)

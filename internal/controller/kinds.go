@@ -47,7 +47,7 @@ var kinds = []kind{
 		add: func(s *resource.Set, o client.Object) {
 			s.ModelRoutes = append(s.ModelRoutes, o.(*v1alpha1.ModelRoute))
 		},
-		status: func(o client.Object) *v1alpha1.ResourceStatus { return &o.(*v1alpha1.ModelRoute).Status },
+		status: func(o client.Object) *v1alpha1.ResourceStatus { return &o.(*v1alpha1.ModelRoute).Status.ResourceStatus },
 		validate: func(o client.Object) field.ErrorList {
 			c := o.(*v1alpha1.ModelRoute).DeepCopy()
 			c.Default()

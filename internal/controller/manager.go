@@ -10,7 +10,9 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
@@ -29,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/translate"
@@ -98,11 +101,31 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		b = b.Watches(kinds[i].object(), enqueue, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	}
 	b = b.Watches(&corev1.Secret{}, enqueue, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}, wanted))
+	if r.GatewayAPI {
+		for _, o := range []client.Object{&gatewayv1.GatewayClass{}, &gatewayv1.Gateway{}, &gatewayv1.HTTPRoute{}} {
+			b = b.Watches(o, enqueue, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		}
+	}
 	b = b.WatchesRawSource(source.Channel(elected, enqueue))
 	return b.Complete(r)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// gatewayAPIInstalled reports whether the API server serves the Gateway API v1 kinds
+// the reconciler reads.
+func gatewayAPIInstalled(m apimeta.RESTMapper) (bool, error) {
+	for _, k := range []string{"GatewayClass", "Gateway", "HTTPRoute"} {
+		_, err := m.RESTMapping(schema.GroupKind{Group: gatewayv1.GroupName, Kind: k}, gatewayv1.GroupVersion.Version)
+		if apimeta.IsNoMatchError(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
 
 // NewEventRecorder adapts an events.k8s.io recorder (a manager's GetEventRecorder).
 func NewEventRecorder(r events.EventRecorder) EventRecorder { return eventsRecorder{r} }
@@ -145,8 +168,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Debounce: see Reconciler.Debounce.
 	Debounce time.Duration
-	// GatewayClass accepts the GatewayClasses naming GatewayControllerName (the Gateway
-	// API CRDs must be installed: without them the manager does not start).
+	// GatewayClass accepts the GatewayClasses naming GatewayControllerName, and turns on
+	// the Gateway API integration (Reconciler.GatewayAPI): Gateways, GatewayClasses and
+	// HTTPRoutes are watched and get status. When the Gateway API CRDs are not installed
+	// this is logged and skipped: the manager starts without it.
 	GatewayClass bool
 }
 
@@ -186,7 +211,17 @@ func New(opts Options) (manager.Manager, *Reconciler, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller manager: %w", err)
 	}
+	gatewayAPI := false
+	if opts.GatewayClass {
+		if gatewayAPI, err = gatewayAPIInstalled(mgr.GetRESTMapper()); err != nil {
+			return nil, nil, fmt.Errorf("looking for the Gateway API CRDs: %w", err)
+		}
+		if !gatewayAPI {
+			log.Warn("the Gateway API CRDs (gateway.networking.k8s.io/v1 GatewayClass, Gateway, HTTPRoute) are not installed: GatewayClasses, Gateways and HTTPRoutes are not watched, ModelRoute parentRefs are not checked")
+		}
+	}
 	r := &Reconciler{
+		GatewayAPI: gatewayAPI,
 		Client:     mgr.GetClient(),
 		Namespace:  opts.Namespace,
 		OnSnapshot: opts.OnSnapshot,
@@ -197,7 +232,7 @@ func New(opts Options) (manager.Manager, *Reconciler, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, nil, err
 	}
-	if opts.GatewayClass {
+	if gatewayAPI {
 		if err := (&GatewayClassReconciler{}).SetupWithManager(mgr); err != nil {
 			return nil, nil, err
 		}

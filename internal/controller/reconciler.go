@@ -61,6 +61,11 @@ type Reconciler struct {
 	IsLeader func() bool
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// GatewayAPI makes the reconciler read GatewayClasses, Gateways and HTTPRoutes
+	// (the Gateway API CRDs must be installed): ModelRoutes with spec.parentRefs are
+	// served only when a Gateway of Sluice's class accepts them, and the Gateways and
+	// their HTTPRoutes get status. Without it parentRefs are not checked.
+	GatewayAPI bool
 	// Debounce is how long a watch event waits before the rebuild, so that a burst is
 	// one rebuild (SetupWithManager; default 100ms).
 	Debounce time.Duration
@@ -82,6 +87,9 @@ type outcome struct {
 	rejected map[string]translate.Errors
 	// served are the Refs in snap.
 	served map[string]bool
+	// detached are the ModelRoutes left out because no parentRef accepts them:
+	// reason and message.
+	detached map[string][2]string
 }
 
 // item is one listed Sluice object.
@@ -115,8 +123,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if sum := fingerprint(set); r.out == nil || sum != r.sum {
-		r.out, r.sum = r.build(set, items), sum
+	var gs *gatewayState
+	var attached routeAttachments
+	detached := map[string][2]string{}
+	if r.GatewayAPI {
+		var opts []client.ListOption
+		if r.Namespace != "" {
+			opts = append(opts, client.InNamespace(r.Namespace))
+		}
+		if gs, err = r.loadGatewayAPI(ctx, opts, items); err != nil {
+			return reconcile.Result{}, err
+		}
+		attached = gs.attachModelRoutes(items)
+		detached = attached.detached()
+	}
+	if sum := fingerprint(set) + "\n" + detachedKey(detached); r.out == nil || sum != r.sum {
+		drop := map[string]bool{}
+		for ref := range detached {
+			drop[ref] = true
+		}
+		r.out, r.sum = r.build(without(set, drop), items), sum
+		r.out.detached = detached
 		if r.out.snap != nil {
 			r.publish(r.out.snap)
 		}
@@ -124,7 +151,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if r.out.snap == nil || r.IsLeader != nil && !r.IsLeader() {
 		return reconcile.Result{}, nil
 	}
-	return reconcile.Result{}, r.writeStatus(ctx, items, r.out)
+	err = r.writeStatus(ctx, items, r.out, attached)
+	if gs != nil {
+		err = errors.Join(err, r.writeGatewayStatus(ctx, gs, attached))
+	}
+	return reconcile.Result{}, err
 }
 
 // load lists every resource and makes the Set the translator reads.
@@ -152,6 +183,9 @@ func (r *Reconciler) load(ctx context.Context) ([]item, *resource.Set, error) {
 			c := o.DeepCopyObject().(client.Object)
 			c.SetManagedFields(nil)
 			*k.status(c) = v1alpha1.ResourceStatus{}
+			if mr, ok := c.(*v1alpha1.ModelRoute); ok {
+				mr.Status.Parents = nil
+			}
 			k.add(set, c)
 			set.Origins[ref] = resource.Source{File: Origin}
 			secretRefs(c, refs)

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/translate"
@@ -26,13 +27,24 @@ const maxMessage = 4096
 // writeStatus brings the status of every item up to date with out, writing only what
 // changed, and records a Warning event when a resource becomes rejected or its
 // references break (or the reason why changes).
-func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome) error {
+func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome, attached routeAttachments) error {
 	var errs []error
 	now := metav1.Now()
 	for _, it := range items {
 		want := desired(it, out)
 		st := it.kind.status(it.obj)
-		if sameStatus(st, want) {
+		// A ModelRoute's status per parent (spec.parentRefs, Gateway API enabled).
+		mr, _ := it.obj.(*v1alpha1.ModelRoute)
+		var parents, oldParents []gatewayv1.RouteParentStatus
+		if mr != nil {
+			oldParents = mr.Status.Parents
+			resolved := *find(want.Conditions, v1alpha1.ConditionResolvedRefs)
+			if _, ok := out.detached[it.ref]; ok {
+				resolved = metav1.Condition{Type: v1alpha1.ConditionResolvedRefs, Status: metav1.ConditionUnknown, Reason: v1alpha1.ReasonPending, Message: "references are resolved once a parent accepts the route"}
+			}
+			parents = parentStatus(attached[it.ref], it.obj.GetGeneration(), resolved, oldParents, now)
+		}
+		if sameStatus(st, want) && (mr == nil || sameParents(oldParents, parents)) {
 			continue
 		}
 		before := it.obj.DeepCopyObject().(client.Object)
@@ -47,11 +59,17 @@ func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome
 		}
 		st.ObservedGeneration = want.ObservedGeneration
 		st.Conditions = next
+		if mr != nil {
+			mr.Status.Parents = parents
+		}
 		if err := r.Client.Status().Patch(ctx, it.obj, client.MergeFrom(before)); err != nil {
 			if !apierrors.IsNotFound(err) {
 				errs = append(errs, err)
 			}
 			continue
+		}
+		if mr != nil {
+			r.routeEvents(it.obj, parents, oldParents)
 		}
 		if r.Recorder == nil {
 			continue
@@ -105,6 +123,17 @@ func desired(it item, out *outcome) v1alpha1.ResourceStatus {
 			s = metav1.ConditionTrue
 		}
 		return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: clip(msg), ObservedGeneration: gen}
+	}
+	if d, ok := out.detached[it.ref]; ok {
+		// Left out before the build: no parentRef accepts it.
+		acc := cond(v1alpha1.ConditionAccepted, true, v1alpha1.ReasonAccepted, "the resource is valid")
+		if errs := it.kind.validate(it.obj); len(errs) > 0 {
+			acc = cond(v1alpha1.ConditionAccepted, false, v1alpha1.ReasonInvalid, errs.ToAggregate().Error())
+		}
+		return v1alpha1.ResourceStatus{ObservedGeneration: gen, Conditions: []metav1.Condition{acc,
+			cond(v1alpha1.ConditionResolvedRefs, false, d[0], d[1]),
+			cond(v1alpha1.ConditionProgrammed, false, d[0], "not served: no parent Gateway accepts the route"),
+		}}
 	}
 	var conds []metav1.Condition
 	if len(invalid) > 0 {

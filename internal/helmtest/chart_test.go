@@ -353,6 +353,13 @@ var allowedRBAC = map[string][]string{
 	"/events":                             {"create", "patch"},
 	"events.k8s.io/events":                {"create", "patch"},
 	"coordination.k8s.io/leases":          {"create", "get", "update"},
+	// only with gatewayAPI.enabled
+	"gateway.networking.k8s.io/gatewayclasses":        {"get", "list", "watch"},
+	"gateway.networking.k8s.io/gateways":              {"get", "list", "watch"},
+	"gateway.networking.k8s.io/httproutes":            {"get", "list", "watch"},
+	"gateway.networking.k8s.io/gatewayclasses/status": {"patch", "update"},
+	"gateway.networking.k8s.io/gateways/status":       {"patch", "update"},
+	"gateway.networking.k8s.io/httproutes/status":     {"patch", "update"},
 }
 
 // grants flattens a role's rules to "group/resource" -> sorted verbs.
@@ -630,6 +637,27 @@ func TestAutoscaling(t *testing.T) {
 		t.Error("no --leader-elect under autoscaling")
 	}
 	one(t, r, "PodDisruptionBudget", "sluice")
+}
+
+// TestGatewayAPI: off by default; on, the controller gets --gateway-class and read access
+// to the Gateway API kinds with write access to their status, nothing more.
+func TestGatewayAPI(t *testing.T) {
+	if slices.Contains(args(t, gateway(t, render(t, ""))), "--gateway-class") {
+		t.Error("--gateway-class by default")
+	}
+	r := render(t, `gatewayAPI: {enabled: true}`)
+	if !slices.Contains(args(t, gateway(t, r)), "--gateway-class") {
+		t.Error("no --gateway-class with gatewayAPI.enabled")
+	}
+	role := one(t, r, "ClusterRole", "sluice")
+	g := grants(t, role)
+	for _, res := range []string{"gatewayclasses", "gateways", "httproutes"} {
+		if !slices.Equal(g["gateway.networking.k8s.io/"+res], []string{"get", "list", "watch"}) ||
+			!slices.Equal(g["gateway.networking.k8s.io/"+res+"/status"], []string{"patch", "update"}) {
+			t.Errorf("%s: %v / %v", res, g["gateway.networking.k8s.io/"+res], g["gateway.networking.k8s.io/"+res+"/status"])
+		}
+	}
+	checkRBAC(t, r)
 }
 
 func TestServiceMonitor(t *testing.T) {
