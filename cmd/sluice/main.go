@@ -101,6 +101,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 		elect    bool
 		electNS  string
 		gwClass  bool
+		gwBind   string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [-f PATH]...",
@@ -146,6 +147,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				}()
 			}
 			var subscribe func(context.Context, func(*translate.Snapshot)) error
+			var listeners *server.ListenerSet
 			if k8s {
 				if len(paths) > 0 {
 					return errors.New("--kubernetes reads the cluster's resources; drop -f")
@@ -154,10 +156,12 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("kubeconfig: %w", err)
 				}
+				// Gateways of our class open their listeners here; Run attaches the gateway.
+				listeners = server.NewListenerSet(nil, gwBind, log)
 				subscribe = func(ctx context.Context, publish func(*translate.Snapshot)) error {
 					mgr, _, err := controller.New(controller.Options{
 						Config: restCfg, Namespace: ns, LeaderElection: elect, LeaderElectionNamespace: electNS,
-						OnSnapshot: publish, Logger: log, GatewayClass: gwClass,
+						OnSnapshot: publish, OnListeners: listeners.Apply, Logger: log, GatewayClass: gwClass,
 					})
 					if err != nil {
 						return err
@@ -166,8 +170,8 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				}
 			}
 			err = server.Run(ctx, server.Config{
-				Subscribe: subscribe,
-				Paths:     paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
+				Subscribe: subscribe, ListenerSet: listeners,
+				Paths: paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
 				Logger: log, Reload: hup, AdminListen: admin, AdminToken: token, Tracer: tracer,
 				Usage: rec, UsageSummary: summary,
 			})
@@ -198,6 +202,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&elect, "leader-elect", false, "with --kubernetes: elect one replica to write status and events (every replica serves)")
 	f.StringVar(&electNS, "leader-elect-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease; default --namespace, or $POD_NAMESPACE")
 	f.BoolVar(&gwClass, "gateway-class", false, "with --kubernetes: accept GatewayClasses of controller "+controller.GatewayControllerName+" (needs the Gateway API CRDs)")
+	f.StringVar(&gwBind, "gateway-listen-address", "", "with --gateway-class: the address Gateway listeners bind their ports on; default all interfaces")
 	f.StringVar(&otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector for traces (http://collector:4318); default $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no tracing")
 	f.Float64Var(&ratio, "trace-sample-ratio", 1, "share of new traces recorded (a sampled parent is always followed)")
 	f.StringVar(&tokenF, "admin-token-file", "", "file holding the admin API's bearer token (a mounted Secret); default: $SLUICE_ADMIN_TOKEN; none: the API is off")

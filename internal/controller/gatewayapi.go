@@ -26,9 +26,10 @@ import (
 // of HTTPRoutes attached to those Gateways (Accepted, and ResolvedRefs for their
 // sluice.dev Backend refs).
 //
-// Sluice serves its own --listen port: listener ports, hostnames and TLS settings are
-// reported but not used to open listeners, and HTTPRoutes are not routed (traffic enters
-// through the OpenAI and Anthropic endpoints and goes where the ModelRoutes say).
+// The HTTP and HTTPS listeners of those Gateways are published to the data path
+// (Reconciler.OnListeners, see listeners.go), which opens their ports besides its own
+// --listen port; HTTPRoutes are not routed (traffic enters through the OpenAI and
+// Anthropic endpoints and goes where the ModelRoutes say).
 
 // EventParentRejected is the reason of the Warning event on a ModelRoute a parentRef
 // does not accept.
@@ -385,7 +386,7 @@ func (r *Reconciler) routeEvents(obj client.Object, next, old []gatewayv1.RouteP
 // writeGatewayStatus writes the status of the Gateways of our classes and of the
 // HTTPRoutes attached to them; modelRoutes are the ModelRoute attachments (for
 // attachedRoutes).
-func (r *Reconciler) writeGatewayStatus(ctx context.Context, gs *gatewayState, modelRoutes routeAttachments) error {
+func (r *Reconciler) writeGatewayStatus(ctx context.Context, gs *gatewayState, modelRoutes routeAttachments, verdicts map[string]*listenerVerdict) error {
 	var errs []error
 	now := metav1.Now()
 	attached := map[string]int32{} // "ns/name/listener"
@@ -447,7 +448,7 @@ func (r *Reconciler) writeGatewayStatus(ctx context.Context, gs *gatewayState, m
 		if !gs.ours(g) {
 			continue
 		}
-		want := gatewayStatus(g, attached)
+		want := gatewayStatus(g, attached, verdicts)
 		if sameGatewayStatus(&g.Status, &want) {
 			continue
 		}
@@ -511,7 +512,8 @@ func (gs *gatewayState) httpRouteRefs(hr *gatewayv1.HTTPRoute) metav1.Condition 
 
 // gatewayStatus is the status of our Gateway g (without lastTransitionTime);
 // attached counts the routes by "ns/name/listener".
-func gatewayStatus(g *gatewayv1.Gateway, attached map[string]int32) gatewayv1.GatewayStatus {
+// verdicts are the listener verdicts by "ns/name/listener" (gatewayListeners).
+func gatewayStatus(g *gatewayv1.Gateway, attached map[string]int32, verdicts map[string]*listenerVerdict) gatewayv1.GatewayStatus {
 	gen := g.Generation
 	cond := func(typ string, ok bool, reason, msg string) metav1.Condition {
 		s := metav1.ConditionFalse
@@ -535,32 +537,47 @@ func gatewayStatus(g *gatewayv1.Gateway, attached map[string]int32) gatewayv1.Ga
 				cond(string(gatewayv1.ListenerConditionResolvedRefs), true, string(gatewayv1.ListenerReasonResolvedRefs), "no references"),
 			}
 		default:
-			valid++
-			rr := cond(string(gatewayv1.ListenerConditionResolvedRefs), true, string(gatewayv1.ListenerReasonResolvedRefs), "certificateRefs are not read: Sluice serves its --listen port")
-			if badKinds {
+			v := verdicts[g.Namespace+"/"+g.Name+"/"+string(l.Name)]
+			if v == nil {
+				v = &listenerVerdict{published: true, port: int32(l.Port)}
+			}
+			rr := cond(string(gatewayv1.ListenerConditionResolvedRefs), true, string(gatewayv1.ListenerReasonResolvedRefs), "every reference resolved")
+			switch {
+			case v.refsReason != "":
+				rr = cond(string(gatewayv1.ListenerConditionResolvedRefs), false, v.refsReason, v.refsMsg)
+			case badKinds:
 				rr = cond(string(gatewayv1.ListenerConditionResolvedRefs), false, string(gatewayv1.ListenerReasonInvalidRouteKinds), "allowedRoutes.kinds: only sluice.dev/ModelRoute and gateway.networking.k8s.io/HTTPRoute are supported")
 			}
-			ls.Conditions = []metav1.Condition{
-				cond(string(gatewayv1.ListenerConditionAccepted), true, string(gatewayv1.ListenerReasonAccepted), "accepted by Sluice"),
-				cond(string(gatewayv1.ListenerConditionProgrammed), true, string(gatewayv1.ListenerReasonProgrammed), "routes are served on Sluice's --listen port; the listener's port, hostname and TLS are not used yet"),
-				rr,
+			acc := cond(string(gatewayv1.ListenerConditionAccepted), true, string(gatewayv1.ListenerReasonAccepted), "accepted by Sluice")
+			conf := cond(string(gatewayv1.ListenerConditionConflicted), false, string(gatewayv1.ListenerReasonNoConflicts), "no conflict")
+			prog := cond(string(gatewayv1.ListenerConditionProgrammed), true, string(gatewayv1.ListenerReasonProgrammed), fmt.Sprintf("handed to the data path: served on port %d", l.Port))
+			switch {
+			case v.conflict != "":
+				acc = cond(string(gatewayv1.ListenerConditionAccepted), false, v.conflict, v.conflictMsg)
+				conf = cond(string(gatewayv1.ListenerConditionConflicted), true, v.conflict, v.conflictMsg)
+				prog = cond(string(gatewayv1.ListenerConditionProgrammed), false, string(gatewayv1.ListenerReasonInvalid), v.conflictMsg)
+			case v.refsReason != "":
+				prog = cond(string(gatewayv1.ListenerConditionProgrammed), false, string(gatewayv1.ListenerReasonInvalid), "not served: "+v.refsMsg)
+			default:
+				valid++
 			}
+			ls.Conditions = []metav1.Condition{acc, prog, rr, conf}
 		}
 		st.Listeners = append(st.Listeners, ls)
 	}
 	if valid == 0 && len(g.Spec.Listeners) > 0 {
 		st.Conditions = []metav1.Condition{
-			cond(string(gatewayv1.GatewayConditionAccepted), false, string(gatewayv1.GatewayReasonListenersNotValid), "no listener has a supported protocol (HTTP, HTTPS)"),
-			cond(string(gatewayv1.GatewayConditionProgrammed), false, string(gatewayv1.GatewayReasonInvalid), "no listener has a supported protocol (HTTP, HTTPS)"),
+			cond(string(gatewayv1.GatewayConditionAccepted), false, string(gatewayv1.GatewayReasonListenersNotValid), "no listener is valid (protocol HTTP or HTTPS, references resolved, no conflict)"),
+			cond(string(gatewayv1.GatewayConditionProgrammed), false, string(gatewayv1.GatewayReasonInvalid), "no listener is valid (protocol HTTP or HTTPS, references resolved, no conflict)"),
 		}
 		return st
 	}
 	acc := cond(string(gatewayv1.GatewayConditionAccepted), true, string(gatewayv1.GatewayReasonAccepted), "accepted by Sluice")
 	if valid < len(g.Spec.Listeners) {
-		acc.Reason, acc.Message = string(gatewayv1.GatewayReasonListenersNotValid), "some listeners have an unsupported protocol"
+		acc.Reason, acc.Message = string(gatewayv1.GatewayReasonListenersNotValid), "some listeners are not valid: see their conditions"
 	}
 	st.Conditions = []metav1.Condition{acc,
-		cond(string(gatewayv1.GatewayConditionProgrammed), true, string(gatewayv1.GatewayReasonProgrammed), "served by Sluice on its --listen port; listener ports and TLS are reported, not used"),
+		cond(string(gatewayv1.GatewayConditionProgrammed), true, string(gatewayv1.GatewayReasonProgrammed), "the valid listeners are handed to Sluice's data path"),
 	}
 	return st
 }

@@ -34,6 +34,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
+	"github.com/sluice-gateway/sluice/internal/server"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -164,6 +165,9 @@ type Options struct {
 	HealthProbeBindAddress string
 	// OnSnapshot receives every new snapshot.
 	OnSnapshot func(*translate.Snapshot)
+	// OnListeners receives the listeners of the Gateways of Sluice's class whenever they
+	// change (Reconciler.OnListeners; a server.ListenerSet's Apply). Needs GatewayClass.
+	OnListeners func([]server.Listener)
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Debounce: see Reconciler.Debounce.
@@ -221,13 +225,14 @@ func New(opts Options) (manager.Manager, *Reconciler, error) {
 		}
 	}
 	r := &Reconciler{
-		GatewayAPI: gatewayAPI,
-		Client:     mgr.GetClient(),
-		Namespace:  opts.Namespace,
-		OnSnapshot: opts.OnSnapshot,
-		Recorder:   NewEventRecorder(mgr.GetEventRecorder(Name)),
-		Logger:     log,
-		Debounce:   opts.Debounce,
+		GatewayAPI:  gatewayAPI,
+		Client:      mgr.GetClient(),
+		Namespace:   opts.Namespace,
+		OnSnapshot:  opts.OnSnapshot,
+		OnListeners: opts.OnListeners,
+		Recorder:    NewEventRecorder(mgr.GetEventRecorder(Name)),
+		Logger:      log,
+		Debounce:    opts.Debounce,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, nil, err

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/server"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
@@ -66,6 +67,10 @@ type Reconciler struct {
 	// served only when a Gateway of Sluice's class accepts them, and the Gateways and
 	// their HTTPRoutes get status. Without it parentRefs are not checked.
 	GatewayAPI bool
+	// OnListeners, with GatewayAPI, receives the listeners of the Gateways of Sluice's
+	// class the data path should serve (server.ListenerSet.Apply) whenever they change:
+	// see gatewayListeners. Every replica publishes them, leader or not.
+	OnListeners func([]server.Listener)
 	// Debounce is how long a watch event waits before the rebuild, so that a burst is
 	// one rebuild (SetupWithManager; default 100ms).
 	Debounce time.Duration
@@ -74,6 +79,9 @@ type Reconciler struct {
 	prev *translate.Snapshot // the published snapshot
 	out  *outcome            // the last build
 	sum  string              // fingerprint of the input of out
+
+	listenersPublished bool
+	listenersKey       string // fingerprint of the listeners last published
 
 	refsMu  sync.RWMutex
 	secrets map[string]bool // "ns/name" of every Secret referenced, found or not
@@ -125,6 +133,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 	var gs *gatewayState
 	var attached routeAttachments
+	var ls *listenerSet
 	detached := map[string][2]string{}
 	if r.GatewayAPI {
 		var opts []client.ListOption
@@ -134,6 +143,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		if gs, err = r.loadGatewayAPI(ctx, opts, items); err != nil {
 			return reconcile.Result{}, err
 		}
+		if ls, err = r.gatewayListeners(ctx, gs); err != nil {
+			return reconcile.Result{}, err
+		}
+		r.refsMu.Lock()
+		for k := range ls.secrets {
+			r.secrets[k] = true // the Secret watch enqueues certificate changes too
+		}
+		r.refsMu.Unlock()
+		r.publishListeners(ls)
 		attached = gs.attachModelRoutes(items)
 		detached = attached.detached()
 	}
@@ -153,7 +171,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 	err = r.writeStatus(ctx, items, r.out, attached)
 	if gs != nil {
-		err = errors.Join(err, r.writeGatewayStatus(ctx, gs, attached))
+		err = errors.Join(err, r.writeGatewayStatus(ctx, gs, attached, ls.verdicts))
 	}
 	return reconcile.Result{}, err
 }

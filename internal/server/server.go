@@ -64,6 +64,10 @@ type Config struct {
 	// Paths, the file watcher and SIGHUP are then unused, and the gateway answers 503
 	// until the first snapshot is published. The source retires old upstreams itself.
 	Subscribe func(ctx context.Context, publish func(*translate.Snapshot)) error
+	// ListenerSet, when set, gets more ports serving the gateway (cluster mode: the
+	// listeners of Gateways of Sluice's class, applied by the controller): Run makes it
+	// serve the gateway, and on shutdown closes it, draining with the main listener.
+	ListenerSet *ListenerSet
 }
 
 // Load reads and compiles the resources of cfg. prev may be nil.
@@ -157,6 +161,15 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if cfg.ListenerSet != nil {
+		cfg.ListenerSet.SetHandler(gw)
+		defer func() { // on an early return; a no-op after the drain below
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+			defer cancel()
+			cfg.ListenerSet.Close(ctx)
+		}()
+	}
+
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	subscribed := make(chan error, 1)
@@ -226,10 +239,18 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("draining", "timeout", cfg.DrainTimeout.String())
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
+	listenersClosed := make(chan struct{})
+	go func() {
+		defer close(listenersClosed)
+		if cfg.ListenerSet != nil {
+			cfg.ListenerSet.Close(drainCtx)
+		}
+	}()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		log.Warn("drain deadline passed; closing remaining connections")
 		srv.Close()
 	}
+	<-listenersClosed
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
