@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -148,6 +149,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 			}
 			var subscribe func(context.Context, func(*translate.Snapshot)) error
 			var listeners *server.ListenerSet
+			var reconciler atomic.Pointer[controller.Reconciler] // records denials as Events
 			if k8s {
 				if len(paths) > 0 {
 					return errors.New("--kubernetes reads the cluster's resources; drop -f")
@@ -159,18 +161,24 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				// Gateways of our class open their listeners here; Run attaches the gateway.
 				listeners = server.NewListenerSet(nil, gwBind, log)
 				subscribe = func(ctx context.Context, publish func(*translate.Snapshot)) error {
-					mgr, _, err := controller.New(controller.Options{
+					mgr, rec, err := controller.New(controller.Options{
 						Config: restCfg, Namespace: ns, LeaderElection: elect, LeaderElectionNamespace: electNS,
 						OnSnapshot: publish, OnListeners: listeners.Apply, Logger: log, GatewayClass: gwClass,
 					})
 					if err != nil {
 						return err
 					}
+					reconciler.Store(rec)
 					return mgr.Start(ctx) // returns when ctx ends, or when a leader loses its lease
 				}
 			}
 			err = server.Run(ctx, server.Config{
 				Subscribe: subscribe, ListenerSet: listeners,
+				OnDenial: func(d gateway.Denial) {
+					if r := reconciler.Load(); r != nil {
+						r.RecordDenial(d)
+					}
+				},
 				Paths: paths, Listen: listen, DrainTimeout: drain, MaxRequestBytes: maxBytes,
 				Logger: log, Reload: hup, AdminListen: admin, AdminToken: token, Tracer: tracer,
 				Usage: rec, UsageSummary: summary,

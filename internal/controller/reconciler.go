@@ -74,6 +74,9 @@ type Reconciler struct {
 	// Debounce is how long a watch event waits before the rebuild, so that a burst is
 	// one rebuild (SetupWithManager; default 100ms).
 	Debounce time.Duration
+	// DenialInterval is how often at most RecordDenial records an event per object and
+	// reason (default DefaultDenialInterval).
+	DenialInterval time.Duration
 
 	mu   sync.Mutex
 	prev *translate.Snapshot // the published snapshot
@@ -85,6 +88,8 @@ type Reconciler struct {
 
 	refsMu  sync.RWMutex
 	secrets map[string]bool // "ns/name" of every Secret referenced, found or not
+
+	denials denialState // what RecordDenial reads
 }
 
 // outcome is the result of one build.
@@ -166,6 +171,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			r.publish(r.out.snap)
 		}
 	}
+	r.rememberDenialTargets(items, r.out)
 	if r.out.snap == nil || r.IsLeader != nil && !r.IsLeader() {
 		return reconcile.Result{}, nil
 	}

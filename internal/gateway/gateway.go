@@ -44,6 +44,10 @@ type Options struct {
 	Usage func(ex *exchange.Exchange)
 	// Tracer, when set, traces every inference request (see package tracing).
 	Tracer trace.Tracer
+	// OnDenial, when set, is told of every request refused by access control, data
+	// residency or a payload processor's Block (see Denial). It is called on the
+	// request's goroutine, so it must not block: record, count or hand off, never wait.
+	OnDenial func(d Denial)
 }
 
 // Gateway serves the data path. Create it with New, give it a snapshot with Swap.
@@ -362,6 +366,7 @@ func (g *Gateway) finish(r *http.Request, ex *exchange.Exchange, rw *recorder, a
 	g.metrics.Observe(ex, findings, time.Since(ex.Started))
 	g.metrics.End()
 	endSpan(span, ex)
+	g.finishDenial(ex, run)
 	if g.opts.Usage != nil && ex.Route != "" {
 		g.opts.Usage(ex)
 	}
@@ -444,4 +449,5 @@ func (g *Gateway) audit(ex *exchange.Exchange, rule, reason string) {
 		subject, team = p.Subject, p.Team
 	}
 	g.log.Warn("access denied", "request_id", ex.ID, "subject", subject, "team", team, "rule", rule, "reason", reason, "model", ex.Model, "endpoint", ex.IngressEndpoint.String())
+	g.auditDenial(ex, rule, reason)
 }

@@ -23,7 +23,7 @@ metadata: {name: embed}
 stringData: {apiKey: embed-key}
 ---
 ` + backendYAML("embedder", emb.URL+"/v1", "  credentials: {apiKey: {secretRef: {name: embed, key: apiKey}}}")
-	gw, up := cachedGateway(t, keys, "  mode: Semantic\n  semantic: {backendRef: {name: embedder}, model: embed-small, threshold: 0.95}")
+	gw, up := cachedGateway(t, keys, "  mode: Semantic\n  semantic: {backendRef: {name: embedder}, model: embed-small, threshold: 0.95, timeout: 30s}")
 	ask := func(key, system, question string, header map[string]string) (*http.Response, string) {
 		t.Helper()
 		msgs := []map[string]any{}

@@ -59,6 +59,9 @@ type Config struct {
 	UsageSummary func(ctx context.Context, since time.Time, by string) (any, error)
 	// Tracer, when set, traces requests (see package tracing).
 	Tracer trace.Tracer
+	// OnDenial, when set, is told of every denied request (cluster mode records them as
+	// Events); it must not block.
+	OnDenial func(gateway.Denial)
 	// Subscribe, when set, replaces files as the source of snapshots (cluster mode): Run
 	// calls it once, in the background, with a publish function; it runs until ctx ends.
 	// Paths, the file watcher and SIGHUP are then unused, and the gateway answers 503
@@ -107,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return st.Written, st.Spilled, st.Dropped, st.Queued
 		})
 	}
-	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer})
+	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer, OnDenial: cfg.OnDenial})
 	if snap != nil {
 		gw.Swap(snap)
 		metrics.Reloaded(nil)
