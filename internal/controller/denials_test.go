@@ -117,19 +117,7 @@ func withDenials(e *env, every time.Duration) *objRecorder {
 	return rec
 }
 
-const denialDocs = `
-apiVersion: sluice.dev/v1alpha1
-kind: Backend
-metadata: {name: mock}
-spec: {schema: Mock}
----
-apiVersion: sluice.dev/v1alpha1
-kind: ModelRoute
-metadata: {name: small}
-spec:
-  models: [small]
-  backendRefs: [{name: mock}]
----
+const denialDocs = mockRoute + `---
 apiVersion: sluice.dev/v1alpha1
 kind: ModelRoute
 metadata: {name: big}
