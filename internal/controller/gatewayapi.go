@@ -28,8 +28,9 @@ import (
 //
 // The HTTP and HTTPS listeners of those Gateways are published to the data path
 // (Reconciler.OnListeners, see listeners.go), which opens their ports besides its own
-// --listen port; HTTPRoutes are not routed (traffic enters through the OpenAI and
-// Anthropic endpoints and goes where the ModelRoutes say).
+// --listen port. Accepted HTTPRoutes go into the resource set (addHTTPRoutes): their
+// host and path rules send requests to their sluice.dev Backends before any ModelRoute is
+// looked up.
 
 // EventParentRejected is the reason of the Warning event on a ModelRoute a parentRef
 // does not accept.
@@ -507,7 +508,7 @@ func (gs *gatewayState) httpRouteRefs(hr *gatewayv1.HTTPRoute) metav1.Condition 
 			Reason: string(gatewayv1.RouteReasonBackendNotFound), Message: clip("not found: " + strings.Join(missing, ", "))}
 	}
 	return metav1.Condition{Type: string(gatewayv1.RouteConditionResolvedRefs), Status: metav1.ConditionTrue,
-		Reason: string(gatewayv1.RouteReasonResolvedRefs), Message: "every sluice.dev Backend reference resolved; the route is not routed: traffic enters through the OpenAI and Anthropic endpoints and ModelRoutes"}
+		Reason: string(gatewayv1.RouteReasonResolvedRefs), Message: "every sluice.dev Backend reference resolved"}
 }
 
 // gatewayStatus is the status of our Gateway g (without lastTransitionTime);
@@ -605,4 +606,25 @@ func sameKinds(a, b []gatewayv1.RouteGroupKind) bool {
 		}
 	}
 	return true
+}
+
+// addHTTPRoutes puts into set the HTTPRoutes that one of our Gateways accepts, for the
+// translator to route by host and path (status and spec only as the route's own).
+func (gs *gatewayState) addHTTPRoutes(set *resource.Set) {
+	for _, hr := range gs.routes {
+		accepted := false
+		for _, p := range hr.Spec.ParentRefs {
+			if gs.parentIsOurs(p, hr.Namespace) && gs.attach(p, hr.Namespace, httpRouteKind).accepted {
+				accepted = true
+			}
+		}
+		if !accepted {
+			continue
+		}
+		c := hr.DeepCopy()
+		c.ManagedFields = nil
+		c.Status = gatewayv1.HTTPRouteStatus{}
+		set.HTTPRoutes = append(set.HTTPRoutes, c)
+		set.Origins[resource.Ref("HTTPRoute", hr.Namespace, hr.Name)] = resource.Source{File: Origin}
+	}
 }

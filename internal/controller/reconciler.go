@@ -159,6 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.publishListeners(ls)
 		attached = gs.attachModelRoutes(items)
 		detached = attached.detached()
+		gs.addHTTPRoutes(set)
 	}
 	if sum := fingerprint(set) + "\n" + detachedKey(detached); r.out == nil || sum != r.sum {
 		drop := map[string]bool{}
@@ -350,6 +351,9 @@ func each(set *resource.Set, f func(kind string, o client.Object)) {
 	for _, o := range set.CachePolicies {
 		f("CachePolicy", o)
 	}
+	for _, o := range set.HTTPRoutes {
+		f("HTTPRoute", o)
+	}
 }
 
 // without returns set less the resources named in drop. Origins are kept whole, so that
@@ -366,6 +370,7 @@ func without(set *resource.Set, drop map[string]bool) *resource.Set {
 	out.RateLimitPolicies = filter(set.RateLimitPolicies, "RateLimitPolicy", keep)
 	out.PayloadProcessors = filter(set.PayloadProcessors, "PayloadProcessor", keep)
 	out.CachePolicies = filter(set.CachePolicies, "CachePolicy", keep)
+	out.HTTPRoutes = filter(set.HTTPRoutes, "HTTPRoute", keep)
 	return out
 }
 

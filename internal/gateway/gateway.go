@@ -296,7 +296,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		}
 		ex.Regions = d.Regions
 	}
-	rt := st.snap.Routes.Lookup(ex.Model)
+	// An HTTPRoute's host and path rules (cluster mode) come before the model's route.
+	rt := st.snap.Routes.MatchPath(r.Host, r.URL.Path)
+	if rt == nil {
+		rt = st.snap.Routes.Lookup(ex.Model)
+	}
 	if rt == nil {
 		g.fail(rw, ex, modelNotFound(ex.Model))
 		return

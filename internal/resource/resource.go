@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 )
@@ -37,7 +38,10 @@ type Set struct {
 	PayloadProcessors []*v1alpha1.PayloadProcessor
 	// CachePolicies cache answers.
 	CachePolicies []*v1alpha1.CachePolicy
-	Secrets       []*corev1.Secret
+	// HTTPRoutes (cluster mode) are the Gateway API routes attached to Sluice's Gateways;
+	// their rules send requests by host and path to sluice.dev Backends.
+	HTTPRoutes []*gatewayv1.HTTPRoute
+	Secrets    []*corev1.Secret
 	// Origins maps Ref(kind, namespace, name) of every resource to where it was read.
 	Origins map[string]Source
 }

@@ -99,6 +99,8 @@ type glob struct {
 type Table struct {
 	exact map[string]*Route
 	globs []glob // most specific first
+	// paths are HTTPRoute rules, checked before the model (see SetPaths).
+	paths []PathRule
 }
 
 // NewTable builds a table. exact maps exact model names; globs maps patterns. Patterns are
