@@ -297,7 +297,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		ex.Regions = d.Regions
 	}
 	// An HTTPRoute's host and path rules (cluster mode) come before the model's route.
-	rt := st.snap.Routes.MatchPath(r.Host, r.URL.Path)
+	rt := st.snap.Routes.MatchPath(r.Host, r.URL.Path, r.Method, r.Header)
 	if rt == nil {
 		rt = st.snap.Routes.Lookup(ex.Model)
 	}

@@ -1,9 +1,17 @@
 package route
 
 import (
+	"net/http"
 	"sort"
 	"strings"
 )
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // PathRule sends requests by host and path (a Gateway API HTTPRoute rule) to a route,
 // whatever model they ask for.
@@ -13,11 +21,19 @@ type PathRule struct {
 	// Exact: Path must equal the request path; else it is a prefix on a segment boundary.
 	Exact bool
 	Path  string
-	Route *Route
+	// Method, when set, must equal the request's method; every header must match exactly
+	// (names case-insensitively).
+	Method  string
+	Headers []HeaderMatch
+	Route   *Route
 }
 
-// SetPaths installs the path rules, ordered as the Gateway API ranks matches: an exact
-// host before a wildcard before none, an exact path before a prefix, longer prefixes first.
+// HeaderMatch is one exact header match of a rule (Name canonical).
+type HeaderMatch struct{ Name, Value string }
+
+// SetPaths installs the rules, ordered as the Gateway API ranks matches: an exact host
+// before a wildcard before none, an exact path before a prefix, longer prefixes first,
+// then a method match, then more header matches.
 func (t *Table) SetPaths(rules []PathRule) {
 	t.paths = append([]PathRule(nil), rules...)
 	rank := func(r PathRule) (int, int, int) {
@@ -33,7 +49,7 @@ func (t *Table) SetPaths(rules []PathRule) {
 		if r.Exact {
 			e = 1
 		}
-		return h, e, len(r.Path)
+		return h, e, len(r.Path)*1024 + btoi(r.Method != "")*512 + len(r.Headers)
 	}
 	sort.SliceStable(t.paths, func(i, j int) bool {
 		hi, ei, li := rank(t.paths[i])
@@ -48,8 +64,8 @@ func (t *Table) SetPaths(rules []PathRule) {
 	})
 }
 
-// MatchPath returns the route of the first path rule host and path match, or nil.
-func (t *Table) MatchPath(host, path string) *Route {
+// MatchPath returns the route of the first rule the request matches, or nil.
+func (t *Table) MatchPath(host, path, method string, header http.Header) *Route {
 	if len(t.paths) == 0 {
 		return nil
 	}
@@ -62,11 +78,26 @@ func (t *Table) MatchPath(host, path string) *Route {
 		if len(r.Hosts) > 0 && !hostMatch(r.Hosts, host) {
 			continue
 		}
-		if r.Exact && path == r.Path || !r.Exact && prefixMatch(r.Path, path) {
+		if !(r.Exact && path == r.Path || !r.Exact && prefixMatch(r.Path, path)) {
+			continue
+		}
+		if r.Method != "" && r.Method != method {
+			continue
+		}
+		if headersMatch(r.Headers, header) {
 			return r.Route
 		}
 	}
 	return nil
+}
+
+func headersMatch(want []HeaderMatch, h http.Header) bool {
+	for _, m := range want {
+		if v := h[m.Name]; len(v) == 0 || v[0] != m.Value {
+			return false
+		}
+	}
+	return true
 }
 
 func hostMatch(hosts []string, host string) bool {

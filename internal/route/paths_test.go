@@ -1,11 +1,14 @@
 package route
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 func TestMatchPath(t *testing.T) {
 	a, b, c, d := &Route{Ref: "a"}, &Route{Ref: "b"}, &Route{Ref: "c"}, &Route{Ref: "d"}
 	var tb Table
-	if tb.MatchPath("x", "/v1/chat/completions") != nil {
+	if tb.MatchPath("x", "/v1/chat/completions", "POST", nil) != nil {
 		t.Fatal("no rules, no match")
 	}
 	tb.SetPaths([]PathRule{
@@ -13,6 +16,7 @@ func TestMatchPath(t *testing.T) {
 		{Path: "/v1/chat", Route: b},
 		{Hosts: []string{"*.example.com"}, Path: "/v1", Route: c},
 		{Hosts: []string{"team.example.com"}, Exact: true, Path: "/v1/embeddings", Route: d},
+		{Path: "/v1/chat", Headers: []HeaderMatch{{Name: "X-Tier", Value: "gold"}}, Route: d},
 	})
 	for _, tc := range []struct {
 		host, path string
@@ -26,8 +30,12 @@ func TestMatchPath(t *testing.T) {
 		{"TEAM.example.com", "/v1/embeddings/x", c},
 		{"example.com", "/v1/chat/completions", b}, // a wildcard needs a subdomain
 	} {
-		if got := tb.MatchPath(tc.host, tc.path); got != tc.want {
+		if got := tb.MatchPath(tc.host, tc.path, "POST", http.Header{}); got != tc.want {
 			t.Errorf("MatchPath(%q, %q) = %v, want %v", tc.host, tc.path, got, tc.want.Ref)
 		}
+	}
+	// A header match ranks above the same path without one.
+	if got := tb.MatchPath("gw", "/v1/chat/completions", "POST", http.Header{"X-Tier": {"gold"}}); got != d {
+		t.Errorf("header match: %v", got)
 	}
 }

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"net/http"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -74,8 +76,18 @@ func (b *builder) httpRoutes(snap *Snapshot) []route.PathRule {
 						}
 					}
 				}
-				if len(m.Headers) > 0 || len(m.QueryParams) > 0 || m.Method != nil {
-					errs = append(errs, field.Forbidden(rp.Child("matches").Index(k), "only path matches are supported"))
+				if m.Method != nil {
+					pr.Method = string(*m.Method)
+				}
+				for h, hm := range m.Headers {
+					if hm.Type != nil && *hm.Type != gatewayv1.HeaderMatchExact {
+						errs = append(errs, field.NotSupported(rp.Child("matches").Index(k).Child("headers").Index(h).Child("type"), *hm.Type, []string{"Exact"}))
+						continue
+					}
+					pr.Headers = append(pr.Headers, route.HeaderMatch{Name: http.CanonicalHeaderKey(string(hm.Name)), Value: hm.Value})
+				}
+				if len(m.QueryParams) > 0 {
+					errs = append(errs, field.Forbidden(rp.Child("matches").Index(k).Child("queryParams"), "query matches are not supported"))
 				}
 				rules = append(rules, pr)
 			}
