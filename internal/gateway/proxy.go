@@ -571,7 +571,23 @@ func (g *Gateway) stream(ctx, actx context.Context, w *recorder, ex *exchange.Ex
 			return answered
 		}
 		w.Flush()
+		if terminal(ev) {
+			// The client has the whole answer and may hang up at once; reading on to the
+			// upstream's end would then fail and mark a complete stream as abandoned.
+			return answered
+		}
 	}
+}
+
+var (
+	doneEvent        = []byte("data: [DONE]")
+	messageStopEvent = []byte("event: message_stop")
+)
+
+// terminal reports whether ev ends a stream in the client's wire: OpenAI's [DONE], or
+// Anthropic's message_stop.
+func terminal(ev []byte) bool {
+	return bytes.HasPrefix(ev, doneEvent) || bytes.HasPrefix(ev, messageStopEvent)
 }
 
 func (g *Gateway) startStream(w *recorder, ex *exchange.Exchange, resp *http.Response) {

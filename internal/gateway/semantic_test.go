@@ -106,7 +106,7 @@ stringData: {apiKey: embed-key}
 		t.Fatal(err)
 	}
 	if raw.Header.Get("X-Sluice-Cache") != "hit" || len(acc.Choices) != 1 || acc.Choices[0].Message.Content != missed {
-		t.Fatalf("streamed semantic hit: %q, %+v", raw.Header.Get("X-Sluice-Cache"), acc.Choices)
+		t.Fatalf("streamed semantic hit: %q, %+v\n%s", raw.Header.Get("X-Sluice-Cache"), acc.Choices, gw.Log.String())
 	}
 	for _, a := range emb.Authorizations() {
 		if a != "Bearer embed-key" {
