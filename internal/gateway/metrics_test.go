@@ -154,6 +154,8 @@ spec: {scope: Team}
 		t.Fatalf("expected 429, got %d", r.StatusCode)
 	}
 
+	// Metrics are recorded as each request finishes, before its access-log line.
+	gw.Log.Wait(t, "request", 7, 5e9)
 	f := scrape(t, m)
 	for team := range in {
 		if got := sample(f, "sluice_tokens_total", map[string]string{"team": team, "type": "input"}, false); got != float64(in[team]) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -100,7 +101,7 @@ func TestSDKSameAnswers(t *testing.T) {
 		if _, h := up.last(); h.Get("Authorization") != "Bearer sk-upstream-secret" {
 			t.Fatalf("upstream saw Authorization %q", h.Get("Authorization"))
 		}
-		assertUsageLogged(t, gw, false)
+		assertUsageLogged(t, gw, 1, false)
 		b, err := direct.Chat.Completions.New(ctx, chat)
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +144,7 @@ func TestSDKSameAnswers(t *testing.T) {
 			t.Fatalf("upstream body without include_usage: %s", upBody)
 		}
 		// ... and recorded it.
-		assertUsageLogged(t, gw, false)
+		assertUsageLogged(t, gw, 2, false)
 	})
 	t.Run("stream-include-usage", func(t *testing.T) {
 		p := chat
@@ -245,9 +246,12 @@ func isAPIError(err error, status int, code string) bool {
 	return ok && e.StatusCode == status && e.Code == code
 }
 
-// assertUsageLogged checks the last access-log record carries reported (or estimated) usage.
-func assertUsageLogged(t *testing.T, gw *gatewaytest.Gateway, estimated bool) map[string]any {
+// assertUsageLogged checks the last access-log record, once there are n, carries reported
+// (or estimated) usage. The line is written as the request finishes, which may be just
+// after the client has read the whole answer.
+func assertUsageLogged(t *testing.T, gw *gatewaytest.Gateway, n int, estimated bool) map[string]any {
 	t.Helper()
+	gw.Log.Wait(t, "request", n, 5*time.Second)
 	recs := gw.Log.Records("request")
 	if len(recs) == 0 {
 		t.Fatal("no access log record")

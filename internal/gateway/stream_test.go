@@ -120,7 +120,7 @@ func TestStreamFlushedPerEvent(t *testing.T) {
 	}
 	close(up.events)
 	io.Copy(io.Discard, r)
-	rec := assertUsageLogged(t, gw, false)
+	rec := assertUsageLogged(t, gw, 1, false)
 	if rec["input_tokens"].(float64) != 5 || rec["output_tokens"].(float64) != 3 {
 		t.Fatalf("usage not taken from the upstream's report: %v", rec)
 	}
@@ -142,7 +142,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Fatal("upstream request still running after the client left")
 	}
 	waitForLog(t, gw)
-	rec := assertUsageLogged(t, gw, true)
+	rec := assertUsageLogged(t, gw, 1, true)
 	if want := float64(tokens.CountString("m", "Once upon a time")); rec["output_tokens"].(float64) != want || rec["status"].(float64) != 200 {
 		t.Fatalf("want %v estimated output tokens: %v", want, rec)
 	}
@@ -167,7 +167,7 @@ func TestUpstreamAbortMidStream(t *testing.T) {
 		t.Fatalf("stream did not end after the error event: %v", err)
 	}
 	waitForLog(t, gw)
-	rec := assertUsageLogged(t, gw, true)
+	rec := assertUsageLogged(t, gw, 1, true)
 	if want := float64(tokens.CountString("m", "Hello world, and more")); rec["output_tokens"].(float64) != want {
 		t.Fatalf("want %v output tokens: %v", want, rec)
 	}
