@@ -209,7 +209,9 @@ func TestWatchCoalesces(t *testing.T) {
 		last = time.Now()
 	}
 	waitSignal(t, ch, "burst")
-	if since := time.Since(last); since < debounce {
+	// last is read after the writes return, a moment after the watcher saw them: allow
+	// that moment.
+	if since := time.Since(last); since < debounce-debounce/20 {
 		t.Errorf("signal %v after the last event, want >= %v", since, debounce)
 	}
 	select {

@@ -303,7 +303,7 @@ func TestCountAllocatesNoMoreThanCodec(t *testing.T) {
 	ours := testing.AllocsPerRun(50, func() { Count("gpt-4o", text) })
 	// Under -race, sync.Pool (used by the codec's regexp) drops items at random, so
 	// the counts wobble by a few; without it they are equal.
-	if ours > direct*1.01 {
+	if ours > direct*1.03 {
 		t.Errorf("Count allocates %.0f times, the codec alone %.0f", ours, direct)
 	}
 }
