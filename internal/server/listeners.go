@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,6 +72,63 @@ type port struct {
 	srv      *http.Server
 	served   chan struct{} // closed when Serve returns
 	certs    atomic.Pointer[certTable]
+	// hosts are the hostnames the port's listeners accept (nil: any host).
+	hosts atomic.Pointer[hostSet]
+}
+
+// hostSet is the Host names a port answers: exact names and "*.suffix" wildcards.
+type hostSet struct {
+	exact map[string]bool
+	wild  []string // ".example.com"
+}
+
+// newHostSet returns the names listeners accept together; nil when one of them accepts
+// any host.
+func newHostSet(ls []Listener) *hostSet {
+	hs := &hostSet{exact: map[string]bool{}}
+	for _, l := range ls {
+		h := strings.ToLower(strings.TrimSuffix(l.Hostname, "."))
+		switch {
+		case h == "":
+			return nil
+		case strings.HasPrefix(h, "*."):
+			hs.wild = append(hs.wild, h[1:])
+		default:
+			hs.exact[h] = true
+		}
+	}
+	return hs
+}
+
+func (hs *hostSet) allows(host string) bool {
+	if hs == nil {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if hs.exact[host] {
+		return true
+	}
+	for _, w := range hs.wild {
+		if strings.HasSuffix(host, w) && len(host) > len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// serve answers a request on p: 404 when its Host is not one of the port's listeners'
+// hostnames (as the Gateway API asks), else the set's handler.
+func (p *port) serve(s *ListenerSet) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !p.hosts.Load().allows(r.Host) {
+			(&apierr.Error{Status: http.StatusNotFound, Code: apierr.CodeNotFound, Message: "No listener of this port serves host " + strconv.Quote(r.Host) + "."}).Write(w, apierr.OpenAI)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
 }
 
 // NewListenerSet returns an empty set serving handler (nil: 503 until SetHandler) on
@@ -164,6 +222,7 @@ func (s *ListenerSet) Update(desired []Listener) error {
 		if p.protocol == ProtocolHTTPS {
 			p.certs.Store(newCertTable(ls))
 		}
+		p.hosts.Store(newHostSet(ls))
 	}
 	return errors.Join(errs...)
 }
@@ -186,7 +245,7 @@ func (s *ListenerSet) openPort(num int32, protocol string) (*port, error) {
 	}
 	p := &port{protocol: protocol, ln: ln, served: make(chan struct{})}
 	p.srv = &http.Server{
-		Handler:           s,
+		Handler:           p.serve(s),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -49,6 +50,16 @@ func selfSigned(t *testing.T, cn string, names ...string) (tls.Certificate, *x50
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
 	return cert, pool
+}
+
+// loopback dials the port of addr on 127.0.0.1, whatever its host name.
+func loopback(ctx context.Context, network, addr string) (net.Conn, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
 }
 
 func freePort(t *testing.T) int32 {
@@ -139,9 +150,10 @@ func TestListenerSet(t *testing.T) {
 	if cn, err := handshake(t, pTLS, "a.example.org", poolW); err != nil || cn != "wild" {
 		t.Fatalf("a.example.org: %q %v", cn, err)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool1, ServerName: "one.example.com", MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool1, ServerName: "one.example.com", MinVersion: tls.VersionTLS12}, DialContext: loopback}
 	defer tr.CloseIdleConnections()
-	tlsURL := "https://127.0.0.1:" + strconv.Itoa(int(pTLS))
+	// The Host must be one of the port's listener hostnames; the client dials 127.0.0.1.
+	tlsURL := "https://one.example.com:" + strconv.Itoa(int(pTLS))
 	if got, err := get(&http.Client{Transport: tr}, tlsURL+"/"); err != nil || got != "200 hello one.example.com" {
 		t.Fatalf("https: %q %v", got, err)
 	}
@@ -202,5 +214,48 @@ func TestListenerSet(t *testing.T) {
 	}
 	if err := s.Update(desired); err == nil {
 		t.Error("Update after Close: no error")
+	}
+}
+
+// TestListenerHostnames: a port whose listeners all name hostnames answers only those
+// hosts (404 for others); a listener without a hostname opens the port to any host.
+func TestListenerHostnames(t *testing.T) {
+	s := NewListenerSet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), "127.0.0.1", nil)
+	t.Cleanup(func() { s.Close(t.Context()) })
+	p := freePort(t)
+	ask := func(host string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(int(p))+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if err := s.Update([]Listener{
+		{Name: "a", Port: p, Protocol: ProtocolHTTP, Hostname: "api.example.com"},
+		{Name: "b", Port: p, Protocol: ProtocolHTTP, Hostname: "*.teams.example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{
+		"api.example.com": 200, "API.example.com:8080": 200, "a.teams.example.com": 200,
+		"teams.example.com": 404, "other.example.com": 404,
+	} {
+		if got := ask(host); got != want {
+			t.Errorf("Host %s: %d, want %d", host, got, want)
+		}
+	}
+	if err := s.Update([]Listener{
+		{Name: "a", Port: p, Protocol: ProtocolHTTP, Hostname: "api.example.com"},
+		{Name: "any", Port: p, Protocol: ProtocolHTTP},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask("other.example.com"); got != 200 {
+		t.Errorf("with a listener for any host: %d", got)
 	}
 }
