@@ -88,18 +88,7 @@ func newExtprocCmd() *cobra.Command {
 			reload := func() {
 				mu.Lock()
 				defer mu.Unlock()
-				prev := gw.Snapshot()
-				next, err := server.Load(paths, prev)
-				if err != nil {
-					log.Error("configuration rejected; the running configuration stays", "errors", err.Error())
-					return
-				}
-				gw.Swap(next)
-				for _, up := range translate.Retired(prev, next) {
-					up.CloseIdle()
-				}
-				translate.RetireStores(prev, next)
-				log.Info("configuration reloaded", "summary", next.Summary.String())
+				server.Reload(gw, paths, log)
 			}
 			var changed <-chan struct{}
 			if len(paths) > 0 {

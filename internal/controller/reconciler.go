@@ -315,10 +315,7 @@ func (r *Reconciler) publish(snap *translate.Snapshot) {
 		r.OnSnapshot(snap)
 	}
 	r.prev = snap
-	for _, up := range translate.Retired(prev, snap) {
-		up.CloseIdle()
-	}
-	translate.RetireStores(prev, snap)
+	translate.Retire(prev, snap)
 	r.log().Info("configuration published", "summary", snap.Summary.String())
 }
 

@@ -328,17 +328,8 @@ func (p *Proxied) pick(rt *route.Route) (*route.Ref, *apierr.Error) {
 	inRegion := false
 	for ti := range rt.Tiers {
 		tier := &rt.Tiers[ti]
-		var tried uint64
-		for i := range tier.Refs {
-			if !rt.Allowed(tier.Refs[i].Backend.Region, ex.Regions) {
-				tried |= 1 << i
-			} else {
-				inRegion = true
-				if avoidEjected && tier.Refs[i].Backend.Upstream.Ejected() {
-					tried |= 1 << i
-				}
-			}
-		}
+		tried, anyInRegion := outOfPlay(rt, tier, ex.Regions, avoidEjected)
+		inRegion = inRegion || anyInRegion
 		for {
 			i := tier.Pick(func(i int) bool { return tried&(1<<i) != 0 })
 			if i < 0 {
@@ -359,9 +350,9 @@ func (p *Proxied) pick(rt *route.Route) (*route.Ref, *apierr.Error) {
 		}
 	}
 	if !inRegion {
-		return nil, &apierr.Error{Status: http.StatusForbidden, Code: apierr.CodeRegionNotAllowed, Message: "No backend for this model is in a region this request may use."}
+		return nil, errNoRegion()
 	}
-	return nil, &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
+	return nil, errNoBackend()
 }
 
 // ResponseHeaders takes the upstream answer's status and header (canonical keys) and

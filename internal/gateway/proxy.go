@@ -102,21 +102,11 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 		progressed := false
 		for ti := 0; ti < len(rt.Tiers) && !stop; ti++ {
 			tier := &rt.Tiers[ti]
-			// tried is a bitset over refs (validation caps a route at 64); refs outside the
-			// allowed regions count as tried from the start, so no fallback leaves the region.
-			var tried uint64
+			// tried: the refs this round may not pick (see outOfPlay), and those already tried.
+			tried, anyInRegion := outOfPlay(rt, tier, ex.Regions, avoidEjected)
+			inRegion = inRegion || anyInRegion
 			if ti < len(skip) {
-				tried = skip[ti]
-			}
-			for i := range tier.Refs {
-				if !rt.Allowed(tier.Refs[i].Backend.Region, ex.Regions) {
-					tried |= 1 << i
-				} else {
-					inRegion = true
-					if avoidEjected && tier.Refs[i].Backend.Upstream.Ejected() {
-						tried |= 1 << i
-					}
-				}
+				tried |= skip[ti]
 			}
 			for {
 				if pol != nil && ex.Attempts >= pol.Attempts {
@@ -150,7 +140,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 						return
 					}
 					if last.err == nil && last.body == nil {
-						last.err = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
+						last.err = errNoBackend()
 					}
 					continue
 				}
@@ -194,7 +184,7 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	}
 	switch {
 	case !inRegion:
-		g.fail(w, ex, &apierr.Error{Status: http.StatusForbidden, Code: apierr.CodeRegionNotAllowed, Message: "No backend for this model is in a region this request may use."})
+		g.fail(w, ex, errNoRegion())
 	case last.body != nil:
 		h := w.Header()
 		provider.ResponseHeaders(h, last.header)
@@ -207,8 +197,33 @@ func (g *Gateway) forward(ctx context.Context, w *recorder, ex *exchange.Exchang
 	case last.err != nil:
 		g.fail(w, ex, last.err)
 	default:
-		g.fail(w, ex, &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."})
+		g.fail(w, ex, errNoBackend())
 	}
+}
+
+// outOfPlay marks, as a bitset over the tier's refs (validation caps a route at 64), the
+// refs an attempt must not pick: outside the allowed regions (so no fallback leaves
+// them), or ejected when avoidEjected. inRegion reports whether any ref is in region.
+func outOfPlay(rt *route.Route, tier *route.Tier, regions map[string]bool, avoidEjected bool) (out uint64, inRegion bool) {
+	for i := range tier.Refs {
+		if !rt.Allowed(tier.Refs[i].Backend.Region, regions) {
+			out |= 1 << i
+			continue
+		}
+		inRegion = true
+		if avoidEjected && tier.Refs[i].Backend.Upstream.Ejected() {
+			out |= 1 << i
+		}
+	}
+	return out, inRegion
+}
+
+func errNoRegion() *apierr.Error {
+	return &apierr.Error{Status: http.StatusForbidden, Code: apierr.CodeRegionNotAllowed, Message: "No backend for this model is in a region this request may use."}
+}
+
+func errNoBackend() *apierr.Error {
+	return &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUpstreamUnavailable, Message: "No backend is available for this model right now."}
 }
 
 // allEjected reports whether every candidate of the route is ejected.

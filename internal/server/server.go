@@ -262,20 +262,25 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func reload(gw *gateway.Gateway, cfg Config, log *slog.Logger) error {
-	prev := gw.Snapshot()
-	next, err := Load(cfg.Paths, prev)
-	if err != nil {
-		log.Error("configuration rejected; the running configuration stays", "errors", err.Error())
-	} else {
-		gw.Swap(next)
-		for _, up := range translate.Retired(prev, next) {
-			up.CloseIdle()
-		}
-		translate.RetireStores(prev, next)
-		log.Info("configuration reloaded", "summary", next.Summary.String())
-	}
+	err := Reload(gw, cfg.Paths, log)
 	if cfg.OnReload != nil {
 		cfg.OnReload(err)
 	}
 	return err
+}
+
+// Reload reads paths again, against the snapshot gw serves, and puts the result in force;
+// a rejected set is logged with every error and the running one stays. Callers serialise
+// it.
+func Reload(gw *gateway.Gateway, paths []string, log *slog.Logger) error {
+	prev := gw.Snapshot()
+	next, err := Load(paths, prev)
+	if err != nil {
+		log.Error("configuration rejected; the running configuration stays", "errors", err.Error())
+		return err
+	}
+	gw.Swap(next)
+	translate.Retire(prev, next)
+	log.Info("configuration reloaded", "summary", next.Summary.String())
+	return nil
 }

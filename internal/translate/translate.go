@@ -364,6 +364,15 @@ func baseURL(be *v1alpha1.Backend) (*url.URL, error) {
 	return &url.URL{Scheme: scheme, Host: hostport, Path: strings.TrimRight(d.PathPrefix, "/")}, nil
 }
 
+// Retire releases what prev used and next does not, once next is in force: the retired
+// Upstreams' idle connections and probes, and the stores and clients RetireStores stops.
+func Retire(prev, next *Snapshot) {
+	for _, up := range Retired(prev, next) {
+		up.CloseIdle()
+	}
+	RetireStores(prev, next)
+}
+
 // RetireStores stops the rate-limit stores prev used and next does not (a removed policy's
 // memory counters, a Redis URL no longer named) and closes the external processors' clients
 // next no longer uses. Call it once next is in force.
