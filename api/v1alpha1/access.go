@@ -152,9 +152,16 @@ type AccessAllowance struct {
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:Pattern=`^[^\[\]\\]+$`
 	Models []string `json:"models,omitempty"`
-	// Endpoints are chat, completions, embeddings, messages (count_tokens is messages).
-	// +kubebuilder:validation:items:Enum=chat;completions;embeddings;messages
+	// Endpoints are chat, completions, embeddings, messages (count_tokens is messages)
+	// and mcp (every MCPRoute).
+	// +kubebuilder:validation:items:Enum=chat;completions;embeddings;messages;mcp
 	Endpoints []string `json:"endpoints,omitempty"`
+	// Tools are MCP tool names (with their route's prefix) or globs a caller may list and
+	// call; empty allows every tool. Models do not limit MCP requests, nor tools model
+	// requests.
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:Pattern=`^[^\[\]\\]+$`
+	Tools []string `json:"tools,omitempty"`
 	// Regions limits the Backends the caller's requests may reach.
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`

@@ -10,7 +10,7 @@ import (
 )
 
 // Endpoints a rule may name.
-var AccessEndpoints = []string{"chat", "completions", "embeddings", "messages"}
+var AccessEndpoints = []string{"chat", "completions", "embeddings", "messages", "mcp"}
 
 // Default fills empty fields.
 func (k *APIKey) Default() {
@@ -119,6 +119,11 @@ func (a *AccessPolicy) Validate() field.ErrorList {
 		for j, m := range r.Allow.Models {
 			if m == "" || strings.ContainsAny(m, "[]\\") {
 				errs = append(errs, field.Invalid(rp.Child("allow", "models").Index(j), m, "a model name or a glob of * and ?"))
+			}
+		}
+		for j, t := range r.Allow.Tools {
+			if t == "" || strings.ContainsAny(t, "[]\\") {
+				errs = append(errs, field.Invalid(rp.Child("allow", "tools").Index(j), t, "a tool name or a glob of * and ?"))
 			}
 		}
 		for j, e := range r.Allow.Endpoints {

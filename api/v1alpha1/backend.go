@@ -18,6 +18,15 @@ const (
 	SchemaMock        Schema = "Mock"
 )
 
+// Protocol is what a Backend speaks.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolHTTP Protocol = "HTTP"
+	ProtocolMCP  Protocol = "MCP"
+)
+
 // Schemas lists every schema, in documentation order.
 var Schemas = []Schema{SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic, SchemaGCPVertexAI, SchemaAWSBedrock, SchemaMock}
 
@@ -78,25 +87,33 @@ type Backend struct {
 }
 
 // BackendSpec says where a Backend is and how to talk to it.
-// +kubebuilder:validation:XValidation:rule="self.schema == 'Mock' || (has(self.url) && self.url != \"\") != has(self.destination)",message="set exactly one of url and destination"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'Mock' || (!(has(self.url) && self.url != \"\") && !has(self.destination))",message="schema Mock answers in-process and takes no url or destination"
-// +kubebuilder:validation:XValidation:rule="self.schema == 'Mock' || !has(self.mock)",message="mock is only for schema Mock"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'Mock' || !has(self.credentials)",message="schema Mock needs no credentials"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'Mock' || !has(self.healthCheck)",message="a Mock backend has nothing to check"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'Mock' || !has(self.pool)",message="a Mock backend answers in-process and takes no pool"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'AWSBedrock' || (has(self.credentials) && has(self.credentials.awsSigV4))",message="AWSBedrock requests must be signed: set credentials.awsSigV4"
-// +kubebuilder:validation:XValidation:rule="self.schema != 'GCPVertexAI' || (has(self.credentials) && has(self.credentials.gcpServiceAccount))",message="GCPVertexAI needs credentials.gcpServiceAccount"
-// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.apiKey) || !(self.schema in ['AWSBedrock', 'GCPVertexAI'])",message="credentials.apiKey is not for schemas AWSBedrock and GCPVertexAI"
-// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.awsSigV4) || self.schema == 'AWSBedrock'",message="credentials.awsSigV4 is only for schema AWSBedrock"
-// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.gcpServiceAccount) || self.schema == 'GCPVertexAI'",message="credentials.gcpServiceAccount is only for schema GCPVertexAI"
-// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.azure) || self.schema == 'AzureOpenAI'",message="credentials.azure is only for schema AzureOpenAI"
-// +kubebuilder:validation:XValidation:rule="!has(self.azure) || self.schema == 'AzureOpenAI'",message="azure is only for schema AzureOpenAI"
-// +kubebuilder:validation:XValidation:rule="!has(self.anthropic) || self.schema in ['Anthropic', 'GCPVertexAI']",message="anthropic is only for schemas Anthropic and GCPVertexAI"
+// +kubebuilder:validation:XValidation:rule="(has(self.protocol) && self.protocol == 'MCP') != (has(self.schema) && self.schema != '')",message="set schema for protocol HTTP and none for protocol MCP"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'MCP' || !has(self.pool)",message="an MCP Backend takes no pool"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') == 'Mock' || (has(self.url) && self.url != \"\") != has(self.destination)",message="set exactly one of url and destination"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'Mock' || (!(has(self.url) && self.url != \"\") && !has(self.destination))",message="schema Mock answers in-process and takes no url or destination"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') == 'Mock' || !has(self.mock)",message="mock is only for schema Mock"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'Mock' || !has(self.credentials)",message="schema Mock needs no credentials"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'Mock' || !has(self.healthCheck)",message="a Mock backend has nothing to check"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'Mock' || !has(self.pool)",message="a Mock backend answers in-process and takes no pool"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'AWSBedrock' || (has(self.credentials) && has(self.credentials.awsSigV4))",message="AWSBedrock requests must be signed: set credentials.awsSigV4"
+// +kubebuilder:validation:XValidation:rule="(has(self.schema) ? self.schema : '') != 'GCPVertexAI' || (has(self.credentials) && has(self.credentials.gcpServiceAccount))",message="GCPVertexAI needs credentials.gcpServiceAccount"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.apiKey) || !((has(self.schema) ? self.schema : '') in ['AWSBedrock', 'GCPVertexAI'])",message="credentials.apiKey is not for schemas AWSBedrock and GCPVertexAI"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.awsSigV4) || (has(self.schema) ? self.schema : '') == 'AWSBedrock'",message="credentials.awsSigV4 is only for schema AWSBedrock"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.gcpServiceAccount) || (has(self.schema) ? self.schema : '') == 'GCPVertexAI'",message="credentials.gcpServiceAccount is only for schema GCPVertexAI"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !has(self.credentials.azure) || (has(self.schema) ? self.schema : '') == 'AzureOpenAI'",message="credentials.azure is only for schema AzureOpenAI"
+// +kubebuilder:validation:XValidation:rule="!has(self.azure) || (has(self.schema) ? self.schema : '') == 'AzureOpenAI'",message="azure is only for schema AzureOpenAI"
+// +kubebuilder:validation:XValidation:rule="!has(self.anthropic) || (has(self.schema) ? self.schema : '') in ['Anthropic', 'GCPVertexAI']",message="anthropic is only for schemas Anthropic and GCPVertexAI"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxQueuedRequests) || self.maxQueuedRequests == 0 || (has(self.maxConcurrentRequests) && self.maxConcurrentRequests > 0)",message="maxQueuedRequests needs maxConcurrentRequests: without a limit nothing waits"
 // +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.outlierDetection) || !has(self.outlierDetection.disabled) || !self.outlierDetection.disabled",message="healthCheck needs outlierDetection (a failed check ejects the Backend)"
 type BackendSpec struct {
-	// Schema is the upstream's wire format.
-	Schema Schema `json:"schema"`
+	// Protocol is what the Backend speaks: HTTP (default), an inference API in the wire
+	// format of Schema, or MCP, a Model Context Protocol server's Streamable HTTP endpoint
+	// at URL, which MCPRoutes front and which takes no schema.
+	// +kubebuilder:validation:Enum=HTTP;MCP
+	Protocol Protocol `json:"protocol,omitempty"`
+	// Schema is the upstream's wire format (protocol HTTP; required there).
+	// +optional
+	Schema Schema `json:"schema,omitempty"`
 	// URL is the short form of Destination: scheme, host, optional port and base path,
 	// as the provider's own SDK takes it (https://api.openai.com/v1).
 	// +kubebuilder:validation:Pattern=`^$|^(?i)https?://[^/?#@\s]+(/[^?#]*)?$`

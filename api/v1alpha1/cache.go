@@ -157,7 +157,7 @@ func (p *CachePolicy) Validate() field.ErrorList {
 	errs := validateMeta(p.Name, p.Namespace)
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"), "ModelRoute")...)
 	switch s.Mode {
 	case CacheExact:
 		if s.Semantic != nil {

@@ -32,6 +32,9 @@ func (b *Backend) Default() {
 		b.Namespace = DefaultNamespace
 	}
 	s := &b.Spec
+	if s.Protocol == "" {
+		s.Protocol = ProtocolHTTP
+	}
 	if s.Timeouts == nil {
 		s.Timeouts = &BackendTimeouts{}
 	}

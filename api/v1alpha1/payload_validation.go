@@ -111,7 +111,7 @@ func (p *PayloadProcessor) Validate() field.ErrorList {
 	errs := validateMeta(p.Name, p.Namespace)
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"), "ModelRoute", "MCPRoute")...)
 	switch s.Phase {
 	case PhasePreRouting, PhasePostRouting:
 	default:

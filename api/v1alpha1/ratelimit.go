@@ -41,8 +41,8 @@ type RateLimitPolicySpec struct {
 
 // TargetRef names a resource a policy applies to.
 type TargetRef struct {
-	// Kind is ModelRoute.
-	// +kubebuilder:validation:Enum=ModelRoute
+	// Kind is ModelRoute, or MCPRoute for RateLimitPolicies and PayloadProcessors.
+	// +kubebuilder:validation:Enum=ModelRoute;MCPRoute
 	Kind string `json:"kind"`
 	// +kubebuilder:validation:MinLength=1
 	Name      string `json:"name"`

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"slices"
 	"net/url"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -41,7 +42,7 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 	errs := validateMeta(p.Name, p.Namespace)
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"))...)
+	errs = append(errs, validateTargetRefs(s.TargetRefs, sp.Child("targetRefs"), "ModelRoute", "MCPRoute")...)
 	if len(s.Rules) == 0 {
 		errs = append(errs, field.Required(sp.Child("rules"), "at least one rule"))
 	}
@@ -93,12 +94,12 @@ func (p *RateLimitPolicy) Validate() field.ErrorList {
 	return errs
 }
 
-// validateTargetRefs checks a policy's targetRefs: ModelRoutes, named.
-func validateTargetRefs(refs []TargetRef, p *field.Path) field.ErrorList {
+// validateTargetRefs checks a policy's targetRefs: routes of the kinds given, named.
+func validateTargetRefs(refs []TargetRef, p *field.Path, kinds ...string) field.ErrorList {
 	var errs field.ErrorList
 	for i, t := range refs {
-		if t.Kind != "ModelRoute" {
-			errs = append(errs, field.NotSupported(p.Index(i).Child("kind"), t.Kind, []string{"ModelRoute"}))
+		if !slices.Contains(kinds, t.Kind) {
+			errs = append(errs, field.NotSupported(p.Index(i).Child("kind"), t.Kind, kinds))
 		}
 		if t.Name == "" {
 			errs = append(errs, field.Required(p.Index(i).Child("name"), ""))

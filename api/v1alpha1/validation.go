@@ -17,7 +17,24 @@ func (b *Backend) Validate() field.ErrorList {
 	errs := validateMeta(b.Name, b.Namespace)
 	s := &b.Spec
 	p := field.NewPath("spec")
-	switch s.Schema {
+	schema := s.Schema
+	switch s.Protocol {
+	case "", ProtocolHTTP:
+	case ProtocolMCP:
+		if s.Schema != "" {
+			errs = append(errs, field.Forbidden(p.Child("schema"), "an MCP Backend speaks MCP and takes no schema"))
+		}
+		if s.Pool != nil {
+			errs = append(errs, field.Forbidden(p.Child("pool"), "an MCP Backend takes no pool"))
+		}
+		if c := s.Credentials; c != nil && c.APIKey == nil {
+			errs = append(errs, field.Forbidden(p.Child("credentials"), "an MCP Backend takes only credentials.apiKey"))
+		}
+		schema = SchemaOpenAI // checked like a remote HTTP API: url or destination
+	default:
+		errs = append(errs, field.NotSupported(p.Child("protocol"), s.Protocol, []string{string(ProtocolHTTP), string(ProtocolMCP)}))
+	}
+	switch schema {
 	case SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic, SchemaGCPVertexAI, SchemaAWSBedrock:
 		switch {
 		case s.URL == "" && s.Destination == nil:

@@ -137,6 +137,23 @@ var kinds = []kind{
 			return c.Validate()
 		},
 	},
+	{
+		name:   "MCPRoute",
+		object: func() client.Object { return &v1alpha1.MCPRoute{} },
+		list:   func() client.ObjectList { return &v1alpha1.MCPRouteList{} },
+		items: func(l client.ObjectList) []client.Object {
+			return ptrs(l.(*v1alpha1.MCPRouteList).Items)
+		},
+		add: func(s *resource.Set, o client.Object) {
+			s.MCPRoutes = append(s.MCPRoutes, o.(*v1alpha1.MCPRoute))
+		},
+		status: func(o client.Object) *v1alpha1.ResourceStatus { return &o.(*v1alpha1.MCPRoute).Status },
+		validate: func(o client.Object) field.ErrorList {
+			c := o.(*v1alpha1.MCPRoute).DeepCopy()
+			c.Default()
+			return c.Validate()
+		},
+	},
 }
 
 // ptrs returns pointers to the items of a list, as client.Objects.

@@ -348,6 +348,9 @@ func each(set *resource.Set, f func(kind string, o client.Object)) {
 	for _, o := range set.CachePolicies {
 		f("CachePolicy", o)
 	}
+	for _, o := range set.MCPRoutes {
+		f("MCPRoute", o)
+	}
 	for _, o := range set.HTTPRoutes {
 		f("HTTPRoute", o)
 	}
@@ -367,6 +370,7 @@ func without(set *resource.Set, drop map[string]bool) *resource.Set {
 	out.RateLimitPolicies = filter(set.RateLimitPolicies, "RateLimitPolicy", keep)
 	out.PayloadProcessors = filter(set.PayloadProcessors, "PayloadProcessor", keep)
 	out.CachePolicies = filter(set.CachePolicies, "CachePolicy", keep)
+	out.MCPRoutes = filter(set.MCPRoutes, "MCPRoute", keep)
 	out.HTTPRoutes = filter(set.HTTPRoutes, "HTTPRoute", keep)
 	return out
 }
@@ -443,5 +447,5 @@ func secretRefs(o client.Object, into map[string]bool) {
 
 func isSecretKey(key string) bool {
 	k := strings.ToLower(key)
-	return strings.HasSuffix(k, "secretref") || k == "cabundlerefs" || k == "clientcertificateref"
+	return strings.HasSuffix(k, "secretref") || k == "sessionkeyref" || k == "cabundlerefs" || k == "clientcertificateref"
 }

@@ -22,6 +22,7 @@ var schemeBuilder = runtime.NewSchemeBuilder(func(s *runtime.Scheme) error {
 		&v1alpha1.RateLimitPolicy{}, &v1alpha1.RateLimitPolicyList{},
 		&v1alpha1.PayloadProcessor{}, &v1alpha1.PayloadProcessorList{},
 		&v1alpha1.CachePolicy{}, &v1alpha1.CachePolicyList{},
+		&v1alpha1.MCPRoute{}, &v1alpha1.MCPRouteList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -24,9 +24,11 @@ const (
 	EndpointMessages
 	// EndpointCountTokens is Anthropic's /v1/messages/count_tokens.
 	EndpointCountTokens
+	// EndpointMCP is one JSON-RPC message to an MCPRoute.
+	EndpointMCP
 )
 
-var endpointNames = [...]string{"unknown", "chat", "completions", "embeddings", "models", "messages", "count_tokens"}
+var endpointNames = [...]string{"unknown", "chat", "completions", "embeddings", "models", "messages", "count_tokens", "mcp"}
 
 // String is the endpoint's name as used in configuration and logs ("chat").
 func (e Endpoint) String() string {
@@ -103,6 +105,9 @@ type Exchange struct {
 	// Principal is the authenticated caller (nil when no access policy is configured).
 	Principal *Principal
 
+	// MCP is the JSON-RPC call of an MCP request (EndpointMCP), else nil.
+	MCP *MCPCall
+
 	// Regions, when not nil, restricts the Backends this caller may reach (set by access
 	// control); the route's own regions apply as well.
 	Regions map[string]bool
@@ -135,6 +140,22 @@ type Exchange struct {
 	// Output accumulates the answer's generated text as delivered, raw JSON-escaped, so
 	// usage can be estimated when the upstream reports none.
 	Output []byte
+}
+
+// MCPCall is what access rules, rate limits and logs see of one MCP request.
+type MCPCall struct {
+	// Method is the JSON-RPC method (tools/call, tools/list, initialize, ...).
+	Method string
+	// Tool is the tool's name as the client sees it (with its server's prefix) for
+	// tools/call, else empty; Prompt likewise for prompts/get.
+	Tool, Prompt string
+	// Server is the Backend the call went to ("Backend/ns/name"), empty for a call the
+	// gateway answered itself or fanned out to every server.
+	Server string
+	// Arguments is the raw JSON of params.arguments (tools/call, prompts/get), or nil.
+	Arguments []byte
+	// IsError is set when a tool answered with isError: true.
+	IsError bool
 }
 
 // Price is a model's price in US dollars per million tokens.

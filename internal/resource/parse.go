@@ -177,6 +177,7 @@ const (
 	kindRateLimit    = "RateLimitPolicy"
 	kindPayload      = "PayloadProcessor"
 	kindCache        = "CachePolicy"
+	kindMCPRoute     = "MCPRoute"
 	kindSecret       = "Secret"
 )
 
@@ -254,6 +255,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		obj = &v1alpha1.PayloadProcessor{}
 	case kindCache:
 		obj = &v1alpha1.CachePolicy{}
+	case kindMCPRoute:
+		obj = &v1alpha1.MCPRoute{}
 	case kindSecret:
 		obj = &corev1.Secret{}
 	}
@@ -306,6 +309,8 @@ func (l *loader) doc(src Source, d rawDoc) {
 		l.set.PayloadProcessors = append(l.set.PayloadProcessors, o)
 	case *v1alpha1.CachePolicy:
 		l.set.CachePolicies = append(l.set.CachePolicies, o)
+	case *v1alpha1.MCPRoute:
+		l.set.MCPRoutes = append(l.set.MCPRoutes, o)
 	case *corev1.Secret:
 		mergeStringData(o)
 		l.set.Secrets = append(l.set.Secrets, o)
@@ -314,7 +319,7 @@ func (l *loader) doc(src Source, d rawDoc) {
 
 func knownKind(apiVersion, kind string) bool {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache, kindMCPRoute:
 		return apiVersion == v1alpha1.APIVersion
 	case kindSecret:
 		return apiVersion == "v1"
@@ -324,7 +329,7 @@ func knownKind(apiVersion, kind string) bool {
 
 func kindMessage(apiVersion, kind string) string {
 	switch kind {
-	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache:
+	case kindBackend, kindModelRoute, kindAPIKey, kindAccessPolicy, kindRateLimit, kindPayload, kindCache, kindMCPRoute:
 		return fmt.Sprintf("kind %s has apiVersion %s, not %q", kind, v1alpha1.APIVersion, apiVersion)
 	case kindSecret:
 		return fmt.Sprintf("kind Secret has apiVersion v1, not %q", apiVersion)

@@ -38,6 +38,8 @@ type Set struct {
 	PayloadProcessors []*v1alpha1.PayloadProcessor
 	// CachePolicies cache answers.
 	CachePolicies []*v1alpha1.CachePolicy
+	// MCPRoutes front MCP servers.
+	MCPRoutes []*v1alpha1.MCPRoute
 	// HTTPRoutes (cluster mode) are the Gateway API routes attached to Sluice's Gateways;
 	// their rules send requests by host and path to sluice.dev Backends.
 	HTTPRoutes []*gatewayv1.HTTPRoute
