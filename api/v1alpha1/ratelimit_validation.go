@@ -1,8 +1,8 @@
 package v1alpha1
 
 import (
-	"slices"
 	"net/url"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
