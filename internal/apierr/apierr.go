@@ -110,6 +110,9 @@ func anthropicType(status int) string {
 
 // Body renders the error in a wire format.
 func (e *Error) Body(w Wire) []byte {
+	if w == JSONRPC {
+		return e.RPC(nil)
+	}
 	if w == Anthropic {
 		// Anthropic's shape has no code field; Sluice adds its stable code beside type.
 		b, _ := json.Marshal(struct {

@@ -1,7 +1,8 @@
 // Package auth decides who a caller is and what it may do: API keys and JWTs become a
 // Principal, and the AccessPolicy's rules, tried in order, allow or deny each request by
-// model, endpoint and region, with optional CEL conditions. Everything is compiled once per
-// snapshot by the translator; per request, an API key costs a hash and a map lookup.
+// model (tool, for MCP), endpoint and region, with optional CEL conditions. Everything is
+// compiled once per snapshot by the translator; per request, an API key costs a hash and a
+// map lookup.
 // Denials never say whether a key exists or which rule would have allowed the request.
 package auth
 
@@ -26,6 +27,7 @@ const (
 	CodeInvalidToken       = "invalid_token"
 	CodeModelNotAllowed    = "model_not_allowed"
 	CodeEndpointNotAllowed = "endpoint_not_allowed"
+	CodeToolNotAllowed     = "tool_not_allowed"
 )
 
 // Methods a principal was authenticated by.

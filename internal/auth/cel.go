@@ -9,9 +9,10 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/sluice-gateway/sluice/internal/egress"
+	"github.com/sluice-gateway/sluice/internal/exchange"
 )
 
-// Condition is a compiled CEL condition over request and principal.
+// Condition is a compiled CEL condition over request, principal and mcp.
 type Condition struct {
 	prg      cel.Program
 	usesBody bool
@@ -50,7 +51,7 @@ func (c *Condition) Eval(p *Principal, r *Request) bool {
 	return ok && b
 }
 
-// Activation is the CEL variables request and principal for one request. The body is
+// Activation is the CEL variables request, principal and mcp for one request. The body is
 // parsed only when withBody is set.
 func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 	headers := make(map[string]string, len(r.Header))
@@ -82,15 +83,33 @@ func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 			principal["claims"] = p.Claims
 		}
 	}
-	return map[string]any{"request": req, "principal": principal}
+	return map[string]any{"request": req, "principal": principal, "mcp": mcpActivation(r.MCP)}
 }
 
-// EnvOptions declare request and principal (and optional values) for other stages'
+// mcpActivation is the mcp variable: always set, with empty fields for a model request,
+// so mcp.tool is "" there rather than an error.
+func mcpActivation(c *exchange.MCPCall) map[string]any {
+	m := map[string]any{"method": "", "tool": "", "prompt": "", "server": "", "arguments": map[string]any{}}
+	if c == nil {
+		return m
+	}
+	m["method"], m["tool"], m["prompt"], m["server"] = c.Method, c.Tool, c.Prompt, c.Server
+	if len(c.Arguments) > 0 {
+		var args any
+		if json.Unmarshal(c.Arguments, &args) == nil && args != nil {
+			m["arguments"] = args
+		}
+	}
+	return m
+}
+
+// EnvOptions declare request, principal and mcp (and optional values) for other stages'
 // expressions, so every CEL expression in Sluice sees the same variables.
 func EnvOptions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("mcp", cel.MapType(cel.StringType, cel.DynType)),
 		cel.OptionalTypes(),
 	}
 }

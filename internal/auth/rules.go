@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-gateway/sluice/internal/apierr"
+	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/route"
 )
 
@@ -12,8 +13,11 @@ type Rule struct {
 	Name string
 	// Callers: nil sets match anyone; a caller matches when any listed value does.
 	Subjects, Teams, Roles map[string]bool
-	// Models are names or globs; empty allows any.
+	// Models are names or globs; empty allows any. They do not limit MCP requests.
 	Models []string
+	// Tools are prefixed MCP tool names or globs; empty allows any. They limit only MCP
+	// requests.
+	Tools []string
 	// Endpoints: nil allows any.
 	Endpoints map[string]bool
 	// Regions limit routing; nil does not.
@@ -25,11 +29,13 @@ type Rule struct {
 // Request is what a rule looks at.
 type Request struct {
 	Model     string
-	Endpoint  string // chat, completions, embeddings, messages, models
+	Endpoint  string // chat, completions, embeddings, messages, models, mcp
 	Stream    bool
 	MaxTokens int64
 	Header    http.Header
 	Body      []byte
+	// MCP is the JSON-RPC call of an MCP request, else nil.
+	MCP *exchange.MCPCall
 }
 
 // Reasons a request is denied (audit and counters).
@@ -42,10 +48,11 @@ const (
 	ReasonModel
 	ReasonEndpoint
 	ReasonAuthentication
+	ReasonTool
 	numReasons
 )
 
-var reasonNames = [...]string{"", "no_rule_matched", "model_not_allowed", "endpoint_not_allowed", "authentication_failed"}
+var reasonNames = [...]string{"", "no_rule_matched", "model_not_allowed", "endpoint_not_allowed", "authentication_failed", "tool_not_allowed"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -86,9 +93,26 @@ func (r *Rule) allowsModel(model string) bool {
 	return false
 }
 
+func (r *Rule) allowsTool(tool string) bool {
+	if len(r.Tools) == 0 {
+		return true
+	}
+	for _, t := range r.Tools {
+		if route.Match(t, tool) {
+			return true
+		}
+	}
+	return false
+}
+
+// endpointMCP is the endpoint of MCP requests as rules name it.
+var endpointMCP = exchange.EndpointMCP.String()
+
 // Authorize applies the rules: the first whose callers and condition match decides; the
-// request is allowed when its model and endpoint are within the rule's allowance.
+// request is allowed when its model (its tool, for MCP) and endpoint are within the rule's
+// allowance.
 func (p *Policy) Authorize(pr *Principal, req *Request) Decision {
+	mcp := req.Endpoint == endpointMCP
 	for _, r := range p.rules {
 		if !r.matchesCaller(pr) {
 			continue
@@ -97,10 +121,12 @@ func (p *Policy) Authorize(pr *Principal, req *Request) Decision {
 			continue
 		}
 		switch {
-		case !r.allowsModel(req.Model):
+		case !mcp && !r.allowsModel(req.Model):
 			return p.deny(r.Name, ReasonModel)
 		case r.Endpoints != nil && !r.Endpoints[req.Endpoint]:
 			return p.deny(r.Name, ReasonEndpoint)
+		case mcp && req.MCP != nil && req.MCP.Tool != "" && !r.allowsTool(req.MCP.Tool):
+			return p.deny(r.Name, ReasonTool)
 		}
 		return Decision{Allowed: true, Rule: r.Name, Regions: r.Regions}
 	}
@@ -132,6 +158,8 @@ func (d Decision) Error() *apierr.Error {
 	switch d.Reason {
 	case ReasonEndpoint:
 		return &apierr.Error{Status: http.StatusForbidden, Code: CodeEndpointNotAllowed, Message: "This endpoint is not allowed for your credentials."}
+	case ReasonTool:
+		return &apierr.Error{Status: http.StatusForbidden, Code: CodeToolNotAllowed, Param: "name", Message: "This tool is not allowed for your credentials."}
 	}
 	return &apierr.Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: "model", Message: "This model is not allowed for your credentials."}
 }
@@ -149,6 +177,24 @@ func (p *Policy) Visible(pr *Principal, model string) bool {
 		}
 		if r.When == nil {
 			return false // this rule decides, and not for this model
+		}
+	}
+	return p.allow
+}
+
+// VisibleTool reports whether a caller may call the MCP tool (its prefixed name), for
+// tools/list. As for Visible, conditions are not evaluated: a tool shows when a rule for
+// the caller could allow it.
+func (p *Policy) VisibleTool(pr *Principal, tool string) bool {
+	for _, r := range p.rules {
+		if !r.matchesCaller(pr) {
+			continue
+		}
+		if (r.Endpoints == nil || r.Endpoints[endpointMCP]) && r.allowsTool(tool) {
+			return true
+		}
+		if r.When == nil {
+			return false // this rule decides, and not for this tool
 		}
 	}
 	return p.allow

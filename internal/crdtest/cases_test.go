@@ -38,7 +38,8 @@ func backendRefs(n int) string {
 var invalid = []struct{ name, doc, want string }{
 	// Backend
 	{"unknown schema", doc("Backend", `{schema: Nope, url: "https://x.example"}`), `spec.schema: Unsupported value: "Nope"`},
-	{"no schema", doc("Backend", `{url: "https://x.example"}`), `spec.schema: Required value`},
+	{"no schema", doc("Backend", `{url: "https://x.example"}`), `set schema for protocol HTTP and none for protocol MCP`},
+	{"MCP with schema", doc("Backend", `{protocol: MCP, schema: OpenAI, url: "https://x.example/mcp"}`), `set schema for protocol HTTP and none for protocol MCP`},
 	{"url and destination", doc("Backend", `{`+openAI+`, destination: {type: Fqdn, fqdn: {hostname: api.openai.com}}}`), "set exactly one of url and destination"},
 	{"neither url nor destination", doc("Backend", `{schema: Anthropic}`), "set exactly one of url and destination"},
 	{"url not http", doc("Backend", `{schema: OpenAI, url: "ftp://x.example"}`), "spec.url: Invalid value"},

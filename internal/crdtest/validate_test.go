@@ -27,7 +27,7 @@ import (
 )
 
 // kinds are every kind of api/v1alpha1; each needs a CRD.
-var kinds = []string{"APIKey", "AccessPolicy", "Backend", "CachePolicy", "ModelRoute", "PayloadProcessor", "RateLimitPolicy"}
+var kinds = []string{"APIKey", "AccessPolicy", "Backend", "CachePolicy", "MCPRoute", "ModelRoute", "PayloadProcessor", "RateLimitPolicy"}
 
 var (
 	loadOnce sync.Once

@@ -147,6 +147,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Write([]byte("ok\n"))
 	default:
+		if st := g.state.Load(); st != nil {
+			if rt := st.snap.MCP.Route(r.URL.Path); rt != nil {
+				g.serveMCP(w, r, st.snap, rt)
+				return
+			}
+		}
 		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/"); ok && id != "" {
 			if g.method(w, r, http.MethodGet) {
 				g.getModel(w, r, id)

@@ -20,8 +20,8 @@ func (g *Gateway) settle(ex *exchange.Exchange, w *recorder) {
 	if ex.Status == 0 && w.wrote {
 		ex.Status = http.StatusOK
 	}
-	if ex.Backend == "" {
-		return
+	if ex.Backend == "" || ex.MCP != nil {
+		return // an MCP exchange counts its own text (mcpHandler.processAnswer)
 	}
 	// A stream that broke off (upstream failure, timeout, client gone) may have reported
 	// only part of its usage (Anthropic reports output at the end; Vertex cumulatively):
@@ -103,6 +103,15 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder,
 		slog.String("cache", ex.Cache),
 		slog.Int64("cache_embedding_tokens", ex.CacheTokens),
 		slog.String("pool_endpoint", ex.PoolEndpoint),
+	}
+	if c := ex.MCP; c != nil {
+		name := c.Tool
+		if name == "" {
+			name = c.Prompt
+		}
+		g.log.LogAttrs(context.Background(), level, "request", append(attrs[:],
+			slog.String("mcp_method", c.Method), slog.String("mcp_name", name), slog.Bool("mcp_tool_error", c.IsError))...)
+		return
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)
 }

@@ -51,7 +51,7 @@ type Rule struct {
 // Policy is a compiled RateLimitPolicy.
 type Policy struct {
 	Ref     string
-	Targets map[string]bool // ModelRoute refs; nil: every request
+	Targets map[string]bool // ModelRoute and MCPRoute refs; nil: every request
 	Rules   []*Rule
 	Store   *ratelimit.Guard
 	Headers bool
@@ -150,7 +150,7 @@ func (s *Set) Admit(ctx context.Context, ex *exchange.Exchange, route string, he
 		if act == nil || (withBody && act["request"].(map[string]any)["body"] == nil) {
 			act = auth.Activation(ex.Principal, &auth.Request{
 				Model: ex.Model, Endpoint: ex.IngressEndpoint.RuleName(), Stream: ex.Stream,
-				MaxTokens: ex.MaxTokens, Header: header, Body: ex.IngressBody,
+				MaxTokens: ex.MaxTokens, Header: header, Body: ex.IngressBody, MCP: ex.MCP,
 			}, withBody)
 		}
 		return act
@@ -367,7 +367,7 @@ func (a *Admission) actual(r *Rule, ex *exchange.Exchange) int64 {
 		out, _, err := r.cost.Eval(map[string]any{"usage": map[string]int64{
 			"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens, "total_tokens": u.TotalTokens,
 			"cached_input_tokens": u.CachedInputTokens, "reasoning_tokens": u.ReasoningTokens,
-		}, "request": map[string]any{}, "principal": map[string]any{}, "backend": map[string]string{}})
+		}, "request": map[string]any{}, "principal": map[string]any{}, "mcp": map[string]any{}, "backend": map[string]string{}})
 		if err == nil {
 			switch v := out.Value().(type) {
 			case int64:
@@ -426,8 +426,8 @@ func estimateInput(ex *exchange.Exchange) int64 {
 
 var textPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// fastKey recognises keys that need no CEL: a string literal, or one field of principal or
-// request.
+// fastKey recognises keys that need no CEL: a string literal, or one field of principal,
+// request or mcp.
 func fastKey(expr string) func(ex *exchange.Exchange) string {
 	e := strings.TrimSpace(expr)
 	if len(e) >= 2 && (e[0] == '"' || e[0] == '\'') && e[len(e)-1] == e[0] && !strings.ContainsAny(e[1:len(e)-1], "\"'\\") {
@@ -451,6 +451,20 @@ func fastKey(expr string) func(ex *exchange.Exchange) string {
 		}
 	case "request.model":
 		return func(ex *exchange.Exchange) string { return ex.Model }
+	case "mcp.tool":
+		return func(ex *exchange.Exchange) string {
+			if ex.MCP == nil {
+				return ""
+			}
+			return ex.MCP.Tool
+		}
+	case "mcp.method":
+		return func(ex *exchange.Exchange) string {
+			if ex.MCP == nil {
+				return ""
+			}
+			return ex.MCP.Method
+		}
 	}
 	return nil
 }

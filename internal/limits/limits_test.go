@@ -3,9 +3,11 @@ package limits
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/ratelimit"
 )
@@ -111,5 +113,68 @@ func TestShadow(t *testing.T) {
 			t.Fatalf("request %d: shadowed %v", i, got)
 		}
 		a.Settle(context.Background(), ex)
+	}
+}
+
+// TestMCPToolKey: a rule over MCP tool calls counts each team's calls per tool, and lets
+// other MCP methods and model requests by.
+func TestMCPToolKey(t *testing.T) {
+	s := testSet(t, rule(t, "per-tool", ratelimit.Limit{Unit: ratelimit.Requests, Volume: 2, Period: ratelimit.Minute},
+		`principal.team + "/" + mcp.tool`, "", `mcp.method == "tools/call"`))
+	ctx := context.Background()
+	pr := &exchange.Principal{Subject: "bob", Team: "interns"}
+	mcpEx := func(method, tool string) *exchange.Exchange {
+		return &exchange.Exchange{Endpoint: exchange.EndpointMCP, IngressEndpoint: exchange.EndpointMCP, Principal: pr,
+			MCP: &exchange.MCPCall{Method: method, Tool: tool}}
+	}
+	admit := func(ex *exchange.Exchange) *apierr.Error {
+		a, e := s.Admit(ctx, ex, "MCPRoute/default/tools", http.Header{})
+		a.Settle(ctx, ex)
+		return e
+	}
+	for i := range 2 {
+		if e := admit(mcpEx("tools/call", "t_echo")); e != nil {
+			t.Fatalf("echo %d: %v", i, e)
+		}
+	}
+	if e := admit(mcpEx("tools/call", "t_echo")); e == nil || e.Status != 429 {
+		t.Fatalf("third echo: %v", e)
+	}
+	if e := admit(mcpEx("tools/call", "t_sum")); e != nil {
+		t.Fatalf("another tool shares the bucket: %v", e)
+	}
+	for range 3 {
+		if e := admit(mcpEx("tools/list", "")); e != nil {
+			t.Fatalf("tools/list counted: %v", e)
+		}
+		if e := admit(&exchange.Exchange{Endpoint: exchange.EndpointChat, IngressEndpoint: exchange.EndpointChat, Principal: pr, Model: "m"}); e != nil {
+			t.Fatalf("a model request counted: %v", e)
+		}
+	}
+	m := s.Policies[0].Store.Store.(*ratelimit.Memory)
+	r := s.Policies[0].Rules[0]
+	if cur, _ := m.Counters(r.Limit, r.ID+"\x00interns/t_sum", time.Now()); cur != 1 {
+		t.Fatalf("interns/t_sum counted %d", cur)
+	}
+}
+
+func TestFastKeyMCP(t *testing.T) {
+	ex := &exchange.Exchange{MCP: &exchange.MCPCall{Method: "tools/call", Tool: "t_echo"}}
+	if k := fastKey("mcp.tool"); k == nil || k(ex) != "t_echo" || k(&exchange.Exchange{}) != "" {
+		t.Fatal("mcp.tool")
+	}
+	if k := fastKey(" mcp.method "); k == nil || k(ex) != "tools/call" || k(&exchange.Exchange{}) != "" {
+		t.Fatal("mcp.method")
+	}
+}
+
+// TestEstimateMCP: a tool call's arguments are its input tokens, whatever the model ("").
+func TestEstimateMCP(t *testing.T) {
+	small := &exchange.Exchange{Endpoint: exchange.EndpointMCP, Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"hi"}}}`)}
+	big := &exchange.Exchange{Endpoint: exchange.EndpointMCP, Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"` + strings.Repeat("lorem ipsum dolor sit amet ", 40) + `","more":["a","b"]}}}`)}
+	list := &exchange.Exchange{Endpoint: exchange.EndpointMCP, Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)}
+	ns, nb, nl := estimateInput(small), estimateInput(big), estimateInput(list)
+	if nl != 3 || ns <= nl || nb < 200 {
+		t.Fatalf("estimates: list %d, small %d, big %d", nl, ns, nb)
 	}
 }

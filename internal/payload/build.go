@@ -76,7 +76,7 @@ type Resource struct {
 	Ref     string
 	Created time.Time
 	Phase   Phase
-	// Targets are ModelRoute refs; empty: every route.
+	// Targets are ModelRoute and MCPRoute refs; empty: every route.
 	Targets []string
 	Steps   []*Step
 }

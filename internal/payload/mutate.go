@@ -46,7 +46,7 @@ var structValue = reflect.TypeOf(&structpb.Value{})
 func (m *mutateStep) request(_ *Step, r *Run) (verdict, error) {
 	ex := r.Ex
 	req := &auth.Request{Model: ex.Model, Endpoint: ex.IngressEndpoint.RuleName(), Stream: ex.Stream,
-		MaxTokens: ex.MaxTokens, Header: ex.Header, Body: ex.Body}
+		MaxTokens: ex.MaxTokens, Header: ex.Header, Body: ex.Body, MCP: ex.MCP}
 	headers := make([]string, len(m.m.SetHeaders))
 	for i, h := range m.m.SetHeaders {
 		v, err := h.Expr.Eval(ex.Principal, req)

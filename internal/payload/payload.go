@@ -97,14 +97,15 @@ func (c *Chain) Empty() bool { return c == nil || len(c.Steps) == 0 }
 
 // Set is every compiled PayloadProcessor of a snapshot.
 type Set struct {
-	// chains by phase, then by ModelRoute ref; all is for routes no resource targets.
+	// chains by phase, then by route ref; all is for routes no resource targets.
 	chains [2]map[string]*Chain
 	all    [2]*Chain
 	// Resources counts the PayloadProcessors compiled.
 	Resources int
 }
 
-// Chain returns the steps of phase for a request routed to route (a ModelRoute ref).
+// Chain returns the steps of phase for a request routed to route (a ModelRoute or
+// MCPRoute ref).
 func (s *Set) Chain(p Phase, route string) *Chain {
 	if s == nil {
 		return nil

@@ -96,8 +96,9 @@ func (r *Run) Request(ctx context.Context, c *Chain, p Phase) *apierr.Error {
 		return nil
 	}
 	r.phase = p
+	mcp := r.Ex.IngressEndpoint == exchange.EndpointMCP
 	for _, st := range c.Steps {
-		if st.OnResponse && !r.responds(st) {
+		if (st.OnResponse || mcp && st.inspectsMCPResults()) && !r.responds(st) {
 			r.respond = append(r.respond, st)
 		}
 		if !st.OnRequest {
@@ -122,6 +123,15 @@ func (r *Run) Request(ctx context.Context, c *Chain, p Phase) *apierr.Error {
 		}
 	}
 	return nil
+}
+
+// inspectsMCPResults reports whether a request-side text step also reads an MCP server's
+// answers: for MCP, tool results are the Tool text of the Inspect setting (where indirect
+// prompt injection arrives), so a processor inspecting Tool text checks them without a
+// Response scope.
+func (st *Step) inspectsMCPResults() bool {
+	_, text := st.impl.(*textStep)
+	return text && st.OnRequest && st.Parts&content.Tool != 0
 }
 
 func (r *Run) responds(st *Step) bool {

@@ -20,6 +20,8 @@ type Backend struct {
 	// Ref is "Backend/namespace/name".
 	Ref    string
 	Schema v1alpha1.Schema
+	// MCP is set for a Backend with protocol MCP: only MCPRoutes may use it.
+	MCP bool
 	// Region is the Backend's region label ("" when unlabelled).
 	Region   string
 	Adapter  provider.Adapter

@@ -49,6 +49,9 @@ type Metrics struct {
 	ejections    *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	lastReload   prometheus.Gauge
+	mcpRequests  *prometheus.CounterVec
+	mcpDuration  *prometheus.HistogramVec
+	mcpTokens    *prometheus.CounterVec
 
 	guards map[string]*guard
 	limit  int
@@ -79,7 +82,7 @@ func New(o Options) *Metrics {
 		o.LabelLimit = DefaultLabelLimit
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), limit: o.LabelLimit, guards: map[string]*guard{}}
-	for _, name := range []string{"route", "backend", "team", "model", "policy", "rule", "processor"} {
+	for _, name := range []string{"route", "backend", "team", "model", "policy", "rule", "processor", "tool"} {
 		m.guards[name] = &guard{limit: o.LabelLimit}
 	}
 	hist := func(name, help string, buckets []float64, labels []string) *prometheus.HistogramVec {
@@ -108,6 +111,9 @@ func New(o Options) *Metrics {
 	m.cacheSaved = counter("sluice_cache_saved_tokens_total", "Upstream tokens not spent thanks to cache hits, by type.", "type")
 	m.attempts = counter("sluice_backend_attempts_total", "Upstream attempts by backend and outcome (success, failure, throttled).", "backend", "outcome")
 	m.ejections = counter("sluice_backend_ejections_total", "Outlier ejections, by backend.", "backend")
+	m.mcpRequests = counter("sluice_mcp_requests_total", "MCP requests (one per JSON-RPC message, GET stream or DELETE), by route, server, method, tool or prompt, team and error code (tool_error when a tool reported isError).", "route", "server", "method", "name", "team", "code")
+	m.mcpDuration = hist("sluice_mcp_request_duration_seconds", "Time from an MCP request's arrival to the end of its answer, by route, server and method.", durationBuckets, []string{"route", "server", "method"})
+	m.mcpTokens = counter("sluice_mcp_text_tokens_total", "Estimated tokens of MCP tool and prompt text, by route, server and direction (arguments, result).", "route", "server", "direction")
 	m.reloads = counter("sluice_config_reloads_total", "Configuration reloads, by result: success, failure.", "result")
 	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_config_last_reload_success_timestamp_seconds", Help: "When the configuration in force was loaded."})
 	m.reg.MustRegister(m.lastReload)
@@ -181,6 +187,10 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	for _, f := range findings {
 		m.processors.WithLabelValues(m.label("processor", f.Processor), f.Action.String()).Inc()
 	}
+	if c := ex.MCP; c != nil {
+		m.observeMCP(ex, c, route, backend, team, elapsed)
+		return
+	}
 	if ex.Cache != "" {
 		m.cacheLookups.WithLabelValues(m.label("policy", ex.CachePolicy), ex.Cache).Inc()
 		if ex.Cache != "miss" {
@@ -224,6 +234,36 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 		if u.OutputTokens > 1 {
 			m.tpot.WithLabelValues(lv[:]...).Observe((elapsed - ex.FirstByte).Seconds() / float64(u.OutputTokens-1))
 		}
+	}
+}
+
+// mcpMethods are the method label's values; anything else a client sends is Other.
+var mcpMethods = map[string]bool{
+	"initialize": true, "ping": true, "tools/list": true, "tools/call": true, "prompts/list": true, "prompts/get": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true, "resources/subscribe": true,
+	"resources/unsubscribe": true, "completion/complete": true, "logging/setLevel": true, "stream": true,
+	"session/delete": true, "response": true, "notifications/initialized": true, "notifications/cancelled": true,
+	"notifications/roots/list_changed": true, "notifications/progress": true,
+}
+
+func (m *Metrics) observeMCP(ex *exchange.Exchange, c *exchange.MCPCall, route, server, team string, elapsed time.Duration) {
+	method := c.Method
+	if !mcpMethods[method] {
+		method = Other
+	}
+	name := c.Tool
+	if name == "" {
+		name = c.Prompt
+	}
+	code := ex.Code
+	if code == "" && c.IsError {
+		code = "tool_error"
+	}
+	m.mcpRequests.WithLabelValues(route, server, method, m.label("tool", name), team, code).Inc()
+	m.mcpDuration.WithLabelValues(route, server, method).Observe(elapsed.Seconds())
+	if u := ex.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {
+		m.mcpTokens.WithLabelValues(route, server, "arguments").Add(float64(u.InputTokens))
+		m.mcpTokens.WithLabelValues(route, server, "result").Add(float64(u.OutputTokens))
 	}
 }
 

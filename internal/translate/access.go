@@ -44,7 +44,7 @@ func (b *builder) accessPolicy() *auth.Policy {
 	opts := auth.Options{APIKeys: s.Authentication.APIKeys != nil, Anonymous: s.Authentication.Anonymous, DefaultAllow: s.Default == v1alpha1.AccessAllow}
 	for i, r := range s.Rules {
 		rp := field.NewPath("spec", "rules").Index(i)
-		rule := &auth.Rule{Name: r.Name, Models: r.Allow.Models, Endpoints: set2(r.Allow.Endpoints), Regions: set2(r.Allow.Regions)}
+		rule := &auth.Rule{Name: r.Name, Models: r.Allow.Models, Tools: r.Allow.Tools, Endpoints: set2(r.Allow.Endpoints), Regions: set2(r.Allow.Regions)}
 		if f := r.From; f != nil {
 			rule.Subjects, rule.Teams, rule.Roles = set2(f.Subjects), set2(f.Teams), set2(f.Roles)
 		}

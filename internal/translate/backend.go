@@ -131,7 +131,10 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 		opts.BaseURL = u
 		models = nil // only the Mock's answers depend on the models routed to it
 	}
-	adapter := bb.adapter(&opts)
+	var adapter provider.Adapter
+	if s.Protocol != v1alpha1.ProtocolMCP {
+		adapter = bb.adapter(&opts)
+	}
 	opts.Signer = bb.signer(opts.BaseURL)
 	if s.TLS != nil {
 		if opts.BaseURL != nil && opts.BaseURL.Scheme != "https" {
@@ -171,7 +174,7 @@ func (b *builder) backend(be *v1alpha1.Backend, ref string, models []string) (*r
 			up.PrefixBytes = int(a.PrefixBytes)
 		}
 	}
-	return &route.Backend{Ref: ref, Schema: s.Schema, Region: s.Region, Adapter: adapter, Upstream: up, Price: price(s.Pricing)}, fp, nil
+	return &route.Backend{Ref: ref, Schema: s.Schema, MCP: s.Protocol == v1alpha1.ProtocolMCP, Region: s.Region, Adapter: adapter, Upstream: up, Price: price(s.Pricing)}, fp, nil
 }
 
 // poolConfig compiles an EndpointPool for the picker.

@@ -54,7 +54,7 @@ func (b *builder) rateLimits(routes map[string]bool) (*limits.Set, *stores) {
 		ref := resource.Ref("RateLimitPolicy", p.Namespace, p.Name)
 		pol := &limits.Policy{Ref: ref, Headers: p.Spec.EmitRateLimitResponseHeaders, OutputEstimate: p.Spec.OutputTokenEstimate}
 		for i, t := range p.Spec.TargetRefs {
-			tr := resource.Ref("ModelRoute", t.Namespace, t.Name)
+			tr := resource.Ref(t.Kind, t.Namespace, t.Name) // a ModelRoute or an MCPRoute
 			if !routes[tr] {
 				errs = append(errs, field.NotFound(field.NewPath("spec", "targetRefs").Index(i).Child("name"), t.Namespace+"/"+t.Name))
 			}

@@ -46,7 +46,7 @@ func (b *builder) payloadProcessors(routes map[string]bool, snap *Snapshot) (*pa
 			res.Phase = payload.PostRouting
 		}
 		for i, t := range p.Spec.TargetRefs {
-			tr := resource.Ref("ModelRoute", t.Namespace, t.Name)
+			tr := resource.Ref(t.Kind, t.Namespace, t.Name) // a ModelRoute or an MCPRoute
 			if !routes[tr] {
 				errs = append(errs, field.NotFound(field.NewPath("spec", "targetRefs").Index(i).Child("name"), t.Namespace+"/"+t.Name))
 			}

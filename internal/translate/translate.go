@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/limits"
+	"github.com/sluice-gateway/sluice/internal/mcp"
 	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/resource"
 	"github.com/sluice-gateway/sluice/internal/route"
@@ -43,6 +44,8 @@ type Snapshot struct {
 	payload *payloadState
 	// Cache is the compiled CachePolicies.
 	Cache *cache.Set
+	// MCP is the compiled MCPRoutes.
+	MCP   *mcp.Set
 	cache *cacheState
 	// Summary counts what was loaded, for logs and `sluice validate`.
 	Summary Summary
@@ -50,7 +53,8 @@ type Snapshot struct {
 	// without Secret values). Read-only.
 	Source *resource.Set
 
-	fingerprints map[string]string // Backend ref → what its Upstream was built from
+	fingerprints map[string]string      // Backend ref → what its Upstream was built from
+	mcpSealers   map[string]*mcp.Sealer // MCPRoute ref → the key it drew (routes without sessionKeyRef)
 }
 
 // Summary counts a snapshot's resources.
@@ -240,6 +244,10 @@ func (b *builder) build() *Snapshot {
 				}
 				continue
 			}
+			if be.MCP {
+				errs = append(errs, field.Invalid(p.Child("name"), r.Name, "Backend "+r.Namespace+"/"+r.Name+" is an MCP server: an MCPRoute fronts it"))
+				continue
+			}
 			if r.Model != "" {
 				if msg := validModelName(r.Model); msg != "" {
 					errs = append(errs, field.Invalid(p.Child("model"), r.Model, msg))
@@ -296,6 +304,10 @@ func (b *builder) build() *Snapshot {
 	routeRefs := map[string]bool{}
 	for _, mr := range b.set.ModelRoutes {
 		routeRefs[resource.Ref("ModelRoute", orDefault(mr.Namespace), mr.Name)] = true
+	}
+	snap.MCP = b.mcpRoutes(snap)
+	for _, r := range b.set.MCPRoutes {
+		routeRefs[resource.Ref("MCPRoute", orDefault(r.Namespace), r.Name)] = true
 	}
 	snap.Limits, snap.stores = b.rateLimits(routeRefs)
 	snap.Payload, snap.payload = b.payloadProcessors(routeRefs, snap)

@@ -1,6 +1,6 @@
 // Package content finds the text a payload processor reads in a request or an answer, in
 // each wire format the gateway speaks (OpenAI chat, completions, embeddings; Anthropic
-// Messages), and writes changed text back in place. Text is located as spans of raw JSON
+// Messages; MCP's JSON-RPC), and writes changed text back in place. Text is located as spans of raw JSON
 // strings in the body, so the body is scanned once and rewritten only where text changed.
 package content
 
@@ -36,8 +36,12 @@ func (s Segment) Raw(body []byte) []byte { return body[s.Start:s.End] }
 var ErrShape = errors.New("content: unexpected body shape")
 
 // Request appends the text segments of a request body of endpoint ep to dst, in document
-// order. Non-text values (images, token arrays) are skipped.
+// order. Non-text values (images, token arrays) are skipped. An MCP request is one
+// JSON-RPC request: the strings of tools/call and prompts/get arguments are its text.
 func Request(ep exchange.Endpoint, body []byte, dst []Segment) ([]Segment, error) {
+	if ep == exchange.EndpointMCP {
+		return mcpRequest(body, dst)
+	}
 	var err error
 	scanErr := jsonscan.Object(body, func(m jsonscan.Member) bool {
 		v := m.Value(body)
@@ -72,7 +76,11 @@ func Request(ep exchange.Endpoint, body []byte, dst []Segment) ([]Segment, error
 }
 
 // Response appends the text segments of a whole (non-streamed) answer in the wire of ep.
+// An MCP answer is one JSON-RPC response: tool results, resources and prompts.
 func Response(ep exchange.Endpoint, body []byte, dst []Segment) ([]Segment, error) {
+	if ep == exchange.EndpointMCP {
+		return mcpResponse(body, dst)
+	}
 	err := jsonscan.Object(body, func(m jsonscan.Member) bool {
 		v := m.Value(body)
 		off := m.ValueStart

@@ -179,21 +179,37 @@ func TestSetAndRemoveField(t *testing.T) {
 func FuzzRequest(f *testing.F) {
 	f.Add(`{"messages":[{"role":"user","content":"hi"}]}`, uint8(1))
 	f.Add(`{"messages":[{"role":"user","content":[{"type":"tool_result","content":[{"type":"text","text":"x"}]}]}]}`, uint8(5))
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":["x",{"b":"y"}],"c":1}}}`, uint8(7))
+	f.Add(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"x"}],"structuredContent":{"k":["v"]}}}`, uint8(7))
 	f.Fuzz(func(t *testing.T, body string, ep uint8) {
-		segs, err := Request(exchange.Endpoint(ep%7), []byte(body), nil)
+		e := exchange.Endpoint(ep % 8)
+		// Whatever the body, an answer's segments are well formed too.
+		if segs, err := Response(e, []byte(body), nil); err == nil {
+			checkRewrite(t, body, segs)
+		}
+		segs, err := Request(e, []byte(body), nil)
 		if err != nil {
 			return
 		}
-		edits := make([]Edit, len(segs))
-		for i, s := range segs {
-			if s.Start < 0 || s.End > len(body) || s.Start >= s.End || body[s.Start] != '"' {
-				t.Fatalf("bad segment %+v", s)
-			}
-			edits[i] = Edit{Segment: s, Text: []byte("[X]")}
-		}
-		out := Rewrite([]byte(body), edits)
-		if json.Valid([]byte(body)) && !json.Valid(out) {
-			t.Fatalf("rewrite broke JSON: %s", out)
-		}
+		checkRewrite(t, body, segs)
 	})
+}
+
+// checkRewrite checks that segments are raw strings of body, in order, and that
+// rewriting them all keeps valid JSON valid.
+func checkRewrite(t *testing.T, body string, segs []Segment) {
+	t.Helper()
+	edits := make([]Edit, len(segs))
+	prev := 0
+	for i, s := range segs {
+		if s.Start < prev || s.End > len(body) || s.Start >= s.End || body[s.Start] != '"' || body[s.End-1] != '"' {
+			t.Fatalf("bad segment %+v", s)
+		}
+		prev = s.End
+		edits[i] = Edit{Segment: s, Text: []byte("[X]")}
+	}
+	out := Rewrite([]byte(body), edits)
+	if json.Valid([]byte(body)) && !json.Valid(out) {
+		t.Fatalf("rewrite broke JSON: %s", out)
+	}
 }
