@@ -2,6 +2,9 @@ module github.com/sluice-gateway/sluice
 
 go 1.26.0
 
+// npm installs the TypeScript MCP client test's packages there.
+ignore ./test/mcp/node_modules
+
 require (
 	cel.dev/cel-go v0.33.2
 	github.com/anthropics/anthropic-sdk-go v1.84.0

@@ -290,7 +290,7 @@ async function main() {
         }
         const refused = await expectRefused(
           lim.c.callTool({ name: ECHO, arguments: { message: 'limited 3' } }, undefined, opt),
-          'rate_limited',
+          'rate_limit_exceeded',
         );
         return { allowed: got, refused };
       });
