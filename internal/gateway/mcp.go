@@ -643,7 +643,7 @@ func (h *mcpHandler) forward(s *mcp.Server, side *mcp.ServerSession, body []byte
 		}
 		h.startStream()
 		if m.IsRequest() {
-			raw = m.WithID(wrapID(index, m.ID))
+			raw = m.WithID(mcp.WrapID(index, m.ID))
 		}
 		h.writeEvent(raw)
 	}
@@ -748,33 +748,9 @@ func appendData(dst, msg []byte) []byte {
 	}
 }
 
-// wrapID makes a server's request id unique across the route's servers and tells which
-// server the client's reply goes to: "sluice:<server index>:<the server's id>".
-func wrapID(server int, id json.RawMessage) json.RawMessage {
-	return jsonscan.AppendQuoted(nil, "sluice:"+strconv.Itoa(server)+":"+string(id))
-}
-
-// unwrapID reverses wrapID.
-func unwrapID(id json.RawMessage) (int, json.RawMessage, bool) {
-	s, ok := jsonscan.String(id)
-	if !ok {
-		return 0, nil, false
-	}
-	rest, ok := strings.CutPrefix(s, "sluice:")
-	if !ok {
-		return 0, nil, false
-	}
-	idx, orig, ok := strings.Cut(rest, ":")
-	n, err := strconv.Atoi(idx)
-	if !ok || err != nil || !jsonscan.Valid([]byte(orig)) {
-		return 0, nil, false
-	}
-	return n, json.RawMessage(orig), true
-}
-
 // relayResponse sends the client's reply to a server's request back to that server.
 func (h *mcpHandler) relayResponse() {
-	idx, orig, ok := unwrapID(h.msg.ID)
+	idx, orig, ok := mcp.UnwrapID(h.msg.ID)
 	if !ok || idx < 0 || idx >= len(h.rt.Servers) {
 		h.fail(&apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "This response answers no request the gateway relayed."})
 		return
@@ -886,7 +862,7 @@ func (h *mcpHandler) stream() {
 				}
 				var out []byte
 				if m.IsRequest() {
-					out = m.WithID(wrapID(st.i, m.ID))
+					out = m.WithID(mcp.WrapID(st.i, m.ID))
 				} else {
 					out = bytes.Clone(raw)
 				}
