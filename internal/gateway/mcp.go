@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -584,6 +585,11 @@ func (h *mcpHandler) upstreamFailure(s *mcp.Server, err error) {
 		return
 	}
 	h.g.log.Warn("MCP server failed", "request_id", h.ex.ID, "backend", s.Ref, "method", h.msg.Method, "error", err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		h.reply(&apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeUpstreamTimeout, Message: "The MCP server did not answer within its firstByte timeout."})
+		return
+	}
 	var se *mcp.StatusError
 	if errors.As(err, &se) {
 		h.reply(&apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The MCP server answered HTTP " + strconv.Itoa(se.Status) + "."})
@@ -604,12 +610,21 @@ func (h *mcpHandler) forward(s *mcp.Server, side *mcp.ServerSession, body []byte
 		return
 	}
 	defer s.Upstream.Release()
-	resp, err := s.Do(h.r.Context(), http.MethodPost, side, body, h.ex.ID)
+	ctx, cancel := context.WithCancelCause(h.r.Context())
+	defer cancel(nil)
+	resp, err := s.Do(ctx, http.MethodPost, side, body, h.ex.ID)
 	if err != nil {
 		h.upstreamFailure(s, err)
 		return
 	}
 	h.ex.FirstByte = time.Since(h.ex.Started)
+	// The Backend's idle timeout bounds the silence between a stream's messages (a tool
+	// that works long should send progress notifications, or its Backend a longer idle).
+	var idle *time.Timer
+	if d := s.Upstream.Timeouts.Idle; d > 0 {
+		idle = time.AfterFunc(d, func() { cancel(errIdleTimeout) })
+		defer idle.Stop()
+	}
 	rd := mcp.NewReader(resp)
 	defer rd.Close()
 	index := h.serverIndex(s)
@@ -617,12 +632,32 @@ func (h *mcpHandler) forward(s *mcp.Server, side *mcp.ServerSession, body []byte
 	for {
 		raw, err := rd.Next()
 		if err != nil {
-			if !h.rw.wrote {
+			var e *apierr.Error
+			switch {
+			case context.Cause(ctx) == errIdleTimeout:
+				h.g.log.Warn("MCP server silent longer than the idle timeout", "request_id", h.ex.ID, "backend", s.Ref, "method", h.msg.Method)
+				e = &apierr.Error{Status: http.StatusGatewayTimeout, Code: apierr.CodeIdleTimeout, Message: "The MCP server was silent longer than its idle timeout."}
+			case !h.rw.wrote:
 				h.upstreamFailure(s, errors.New("the answer ended without a response: "+errString(err)))
-			} else {
-				h.ex.Code = apierr.CodeUpstreamError
+				return
+			case h.r.Context().Err() != nil:
+				h.ex.Code = apierr.CodeClientClosed
+				return
+			default:
+				h.g.log.Warn("MCP server ended its stream without a response", "request_id", h.ex.ID, "backend", s.Ref, "method", h.msg.Method, "error", errString(err))
+				e = &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamError, Message: "The MCP server ended its answer without a response."}
 			}
+			if !h.rw.wrote {
+				h.reply(e)
+				return
+			}
+			// The stream has begun: the request still gets its response, an error.
+			h.ex.Code = e.Code
+			h.writeEvent(e.RPC(h.msg.ID))
 			return
+		}
+		if idle != nil {
+			idle.Reset(s.Upstream.Timeouts.Idle)
 		}
 		m, perr := mcp.Parse(raw)
 		if perr != nil {

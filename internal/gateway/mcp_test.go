@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,8 +19,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/gateway"
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
+	"github.com/sluice-gateway/sluice/internal/telemetry"
+	"github.com/sluice-gateway/sluice/internal/usage"
 )
 
 // MCP servers written with the official Go SDK, fronted by the gateway.
@@ -42,6 +46,7 @@ func textResult(s string) *mcpsdk.CallToolResult {
 // instruction), ask-model (which asks the client to sample), a resource and a prompt.
 func newMCPServer(t *testing.T, name string) (*httptest.Server, *atomic.Int64) {
 	var calls atomic.Int64
+	release := make(chan struct{})
 	s := mcpsdk.NewServer(&mcpsdk.Implementation{Name: name, Version: "1.0.0"}, nil)
 	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "echo", Description: "Echoes a message."}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in echoIn) (*mcpsdk.CallToolResult, any, error) {
 		calls.Add(1)
@@ -68,6 +73,16 @@ func newMCPServer(t *testing.T, name string) (*httptest.Server, *atomic.Int64) {
 		}
 		return textResult("model said: " + res.Content.(*mcpsdk.TextContent).Text), nil, nil
 	})
+	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "hang", Description: "Reports progress once, then never answers."}, func(ctx context.Context, req *mcpsdk.CallToolRequest, _ struct{}) (*mcpsdk.CallToolResult, any, error) {
+		if tok := req.Params.GetProgressToken(); tok != nil {
+			req.Session.NotifyProgress(ctx, &mcpsdk.ProgressNotificationParams{ProgressToken: tok, Progress: 1, Message: "working"})
+		}
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+		return textResult("too late"), nil, nil
+	})
 	s.AddResource(&mcpsdk.Resource{URI: "docs://" + name + "/readme", Name: "readme", MIMEType: "text/plain"}, func(_ context.Context, req *mcpsdk.ReadResourceRequest) (*mcpsdk.ReadResourceResult, error) {
 		return &mcpsdk.ReadResourceResult{Contents: []*mcpsdk.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "readme of " + name}}}, nil
 	})
@@ -76,6 +91,7 @@ func newMCPServer(t *testing.T, name string) (*httptest.Server, *atomic.Int64) {
 	})
 	srv := httptest.NewServer(mcpsdk.NewStreamableHTTPHandler(func(*http.Request) *mcpsdk.Server { return s }, nil))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: a hanging tool lets srv.Close finish
 	return srv, &calls
 }
 
@@ -242,7 +258,7 @@ func TestMCPAggregatesServers(t *testing.T) {
 	if got := cs.InitializeResult().ServerInfo.Name; got != "sluice" {
 		t.Errorf("serverInfo.name = %q", got)
 	}
-	want := []string{"a_add", "a_ask-model", "a_echo", "a_fetch-page", "b_add", "b_echo"}
+	want := []string{"a_add", "a_ask-model", "a_echo", "a_fetch-page", "a_hang", "b_add", "b_echo"}
 	if got := toolNames(t, cs); !slices.Equal(got, want) {
 		t.Errorf("tools = %v, want %v (read-env excluded from alpha, beta limited to echo and add)", got, want)
 	}
@@ -367,7 +383,7 @@ func TestMCPSessionAcrossReplicas(t *testing.T) {
 			t.Fatalf("call %d: %q, %v", i, got, err)
 		}
 	}
-	if got := toolNames(t, cs); len(got) != 6 {
+	if got := toolNames(t, cs); len(got) != 7 {
 		t.Errorf("tools through the other replica: %v", got)
 	}
 	gw1.Log.Wait(t, "request", 3, 5*time.Second)
@@ -452,5 +468,89 @@ func TestMCPProtocolErrors(t *testing.T) {
 	}
 	if strings.Contains(gw.Log.String(), mcpKeyFull) || strings.Contains(gw.Log.String(), "a-session-key") {
 		t.Error("a credential reached the log")
+	}
+}
+
+// TestMCPUsageAndMetrics: every call leaves a usage record naming the tool, with the
+// arguments' and result's tokens, and the sluice_mcp_* series count it.
+func TestMCPUsageAndMetrics(t *testing.T) {
+	alpha, _ := newMCPServer(t, "alpha")
+	beta, _ := newMCPServer(t, "beta")
+	m := telemetry.New(telemetry.Options{})
+	var mu sync.Mutex
+	var records []usage.Record
+	gw := gatewaytest.Start(t, mcpConfig(alpha.URL, beta.URL), nil, gateway.Options{Metrics: m, Usage: func(ex *exchange.Exchange) {
+		mu.Lock()
+		records = append(records, usage.FromExchange(ex))
+		mu.Unlock()
+	}})
+	cs := mcpClient(t, gw.Server.URL+"/mcp", mcpKeyLimited)
+	if _, err := callText(t, cs, "a_echo", echoIn{Message: "a fairly long message of several words"}); err != nil {
+		t.Fatal(err)
+	}
+	callText(t, cs, "a_add", sumIn{A: 1, B: 2}) // denied
+	gw.Log.Wait(t, "request", 4, 5*time.Second)
+	mu.Lock()
+	var echo, denied *usage.Record
+	for i := range records {
+		switch r := &records[i]; {
+		case r.MCPMethod == "tools/call" && r.MCPName == "a_echo":
+			echo = r
+		case r.MCPMethod == "tools/call" && r.MCPName == "a_add":
+			denied = r
+		}
+	}
+	mu.Unlock()
+	if echo == nil || echo.Endpoint != "mcp" || echo.Backend != "Backend/default/alpha" || echo.Team != "interns" ||
+		echo.InputTokens < 5 || echo.OutputTokens < 5 || !echo.Estimated || echo.Code != "" {
+		t.Errorf("usage of a_echo: %+v", echo)
+	}
+	if denied == nil || denied.Code != "tool_not_allowed" || denied.Backend != "" {
+		t.Errorf("usage of the denied a_add: %+v", denied)
+	}
+	fams := scrape(t, m)
+	if n := sample(fams, "sluice_mcp_requests_total", map[string]string{"method": "tools/call", "name": "a_echo", "server": "Backend/default/alpha", "team": "interns", "code": ""}, false); n != 1 {
+		t.Errorf("sluice_mcp_requests_total for a_echo = %v", n)
+	}
+	if n := sample(fams, "sluice_mcp_requests_total", map[string]string{"method": "tools/call", "name": "a_add", "code": "tool_not_allowed"}, false); n != 1 {
+		t.Errorf("sluice_mcp_requests_total for the denied a_add = %v", n)
+	}
+	if n := sample(fams, "sluice_mcp_text_tokens_total", map[string]string{"direction": "result"}, false); n < 5 {
+		t.Errorf("sluice_mcp_text_tokens_total result = %v", n)
+	}
+}
+
+// TestMCPTimeouts: a server that does not start its answer within its Backend's
+// firstByte timeout, or goes silent in the middle of a streamed answer for longer than
+// its idle timeout, is cut off, and the client gets upstream_timeout or idle_timeout.
+func TestMCPTimeouts(t *testing.T) {
+	alpha, _ := newMCPServer(t, "alpha")
+	gw := gatewaytest.Start(t, `
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: alpha}
+spec: {protocol: MCP, url: "`+alpha.URL+`/", timeouts: {firstByte: 300ms, idle: 300ms}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPRoute
+metadata: {name: tools}
+spec:
+  backendRefs: [{name: alpha}]
+`, nil, gateway.Options{})
+	cs := mcpClient(t, gw.Server.URL+"/mcp", "")
+	_, err := cs.CallTool(t.Context(), &mcpsdk.CallToolParams{Name: "hang"})
+	if code, stable := rpcCode(t, err); code != -32087 || stable != "upstream_timeout" {
+		t.Errorf("hang without progress: %d %q, want -32087 upstream_timeout", code, stable)
+	}
+	// With a progress token the server starts a stream, sends one notification, then
+	// falls silent.
+	params := &mcpsdk.CallToolParams{Name: "hang"}
+	params.SetProgressToken("p1")
+	_, err = cs.CallTool(t.Context(), params)
+	if code, stable := rpcCode(t, err); code != -32087 || stable != "idle_timeout" {
+		t.Errorf("hang after progress: %d %q, want -32087 idle_timeout", code, stable)
+	}
+	if got, err := callText(t, cs, "echo", echoIn{Message: "still here"}); err != nil || got != "alpha says still here" {
+		t.Errorf("echo after the timeouts: %q, %v", got, err)
 	}
 }

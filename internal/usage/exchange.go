@@ -36,6 +36,12 @@ func FromExchange(ex *exchange.Exchange) Record {
 	if p := ex.Principal; p != nil {
 		r.Subject, r.Team, r.Key = p.Subject, p.Team, p.Key
 	}
+	if c := ex.MCP; c != nil {
+		r.MCPMethod, r.MCPName = c.Method, c.Tool
+		if r.MCPName == "" {
+			r.MCPName = c.Prompt
+		}
+	}
 	if r.Status == 0 {
 		r.Status = 200
 	}

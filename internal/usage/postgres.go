@@ -21,7 +21,7 @@ var columns = []string{
 	"time", "request_id", "subject", "team", "key", "route", "backend", "model",
 	"upstream_model", "endpoint", "status", "code", "stream", "input_tokens", "output_tokens",
 	"cached_input_tokens", "cache_creation_tokens", "reasoning_tokens", "estimated", "cache",
-	"cost_usd", "duration_ms", "ttfb_ms", "attempts",
+	"cost_usd", "duration_ms", "ttfb_ms", "attempts", "mcp_method", "mcp_name",
 }
 
 // createTable is idempotent. Strings are NOT NULL with an empty default rather than
@@ -51,9 +51,13 @@ const createTable = `CREATE TABLE IF NOT EXISTS ` + Table + ` (
 	"cost_usd" double precision NOT NULL DEFAULT 0,
 	"duration_ms" double precision NOT NULL DEFAULT 0,
 	"ttfb_ms" double precision NOT NULL DEFAULT 0,
-	"attempts" integer NOT NULL DEFAULT 0
+	"attempts" integer NOT NULL DEFAULT 0,
+	"mcp_method" text NOT NULL DEFAULT '',
+	"mcp_name" text NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS ` + Table + `_time_idx ON ` + Table + ` ("time")`
+CREATE INDEX IF NOT EXISTS ` + Table + `_time_idx ON ` + Table + ` ("time");
+ALTER TABLE ` + Table + ` ADD COLUMN IF NOT EXISTS "mcp_method" text NOT NULL DEFAULT '';
+ALTER TABLE ` + Table + ` ADD COLUMN IF NOT EXISTS "mcp_name" text NOT NULL DEFAULT ''`
 
 // schemaLock is the advisory lock key taken while creating the table: two gateways
 // starting together would otherwise race in CREATE TABLE IF NOT EXISTS (a unique
@@ -65,7 +69,7 @@ func (r *Record) values() []any {
 		r.Time, r.RequestID, r.Subject, r.Team, r.Key, r.Route, r.Backend, r.Model,
 		r.UpstreamModel, r.Endpoint, r.Status, r.Code, r.Stream, r.InputTokens, r.OutputTokens,
 		r.CachedInputTokens, r.CacheCreationTokens, r.ReasoningTokens, r.Estimated, r.Cache,
-		r.CostUSD, r.DurationMS, r.TTFBMS, r.Attempts,
+		r.CostUSD, r.DurationMS, r.TTFBMS, r.Attempts, r.MCPMethod, r.MCPName,
 	}
 }
 
@@ -74,7 +78,7 @@ func (r *Record) pointers() []any {
 		&r.Time, &r.RequestID, &r.Subject, &r.Team, &r.Key, &r.Route, &r.Backend, &r.Model,
 		&r.UpstreamModel, &r.Endpoint, &r.Status, &r.Code, &r.Stream, &r.InputTokens, &r.OutputTokens,
 		&r.CachedInputTokens, &r.CacheCreationTokens, &r.ReasoningTokens, &r.Estimated, &r.Cache,
-		&r.CostUSD, &r.DurationMS, &r.TTFBMS, &r.Attempts,
+		&r.CostUSD, &r.DurationMS, &r.TTFBMS, &r.Attempts, &r.MCPMethod, &r.MCPName,
 	}
 }
 

@@ -24,7 +24,7 @@ type Record struct {
 	Backend             string    `json:"backend,omitempty"`
 	Model               string    `json:"model"` // as the client asked
 	UpstreamModel       string    `json:"upstream_model,omitempty"`
-	Endpoint            string    `json:"endpoint"` // chat, completions, embeddings, messages
+	Endpoint            string    `json:"endpoint"` // chat, completions, embeddings, messages, mcp
 	Status              int       `json:"status"`
 	Code                string    `json:"code,omitempty"`
 	Stream              bool      `json:"stream,omitempty"`
@@ -39,6 +39,10 @@ type Record struct {
 	DurationMS          float64   `json:"duration_ms"`
 	TTFBMS              float64   `json:"ttfb_ms"`
 	Attempts            int       `json:"attempts"`
+	// MCPMethod and MCPName are an MCP request's JSON-RPC method and its tool or prompt
+	// (prefixed), for requests to an MCPRoute.
+	MCPMethod string `json:"mcp_method,omitempty"`
+	MCPName   string `json:"mcp_name,omitempty"`
 }
 
 // Sink stores batches of records. Write may be called from several goroutines.
