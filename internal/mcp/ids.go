@@ -31,4 +31,3 @@ func UnwrapID(id json.RawMessage) (int, json.RawMessage, bool) {
 	}
 	return n, json.RawMessage(orig), true
 }
-
