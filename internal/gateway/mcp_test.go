@@ -44,7 +44,7 @@ func textResult(s string) *mcpsdk.CallToolResult {
 // newMCPServer serves an MCP server named name over Streamable HTTP: tools echo, add,
 // read-env (which the route excludes), fetch-page (whose page carries an injected
 // instruction), ask-model (which asks the client to sample), a resource and a prompt.
-func newMCPServer(t *testing.T, name string) (*httptest.Server, *atomic.Int64) {
+func newMCPServer(t testing.TB, name string) (*httptest.Server, *atomic.Int64) {
 	var calls atomic.Int64
 	release := make(chan struct{})
 	s := mcpsdk.NewServer(&mcpsdk.Implementation{Name: name, Version: "1.0.0"}, nil)

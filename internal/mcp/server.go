@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/route"
@@ -122,14 +123,19 @@ const MaxMessageBytes = 16 << 20
 type Reader struct {
 	body   io.ReadCloser
 	events *sse.Reader
+	buf    *[]byte
 	done   bool
 }
+
+// eventBuffers are the event readers' buffers, reused across answers.
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // NewReader reads resp's messages; Close closes its body.
 func NewReader(resp *http.Response) *Reader {
 	r := &Reader{body: resp.Body}
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct == "text/event-stream" {
-		r.events = sse.NewReader(resp.Body, nil)
+		r.buf = eventBuffers.Get().(*[]byte)
+		r.events = sse.NewReader(resp.Body, *r.buf)
 	}
 	return r
 }
@@ -167,8 +173,14 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 }
 
-// Close closes the answer's body.
-func (r *Reader) Close() error { return r.body.Close() }
+// Close closes the answer's body. Messages returned before are no longer valid.
+func (r *Reader) Close() error {
+	if r.buf != nil {
+		eventBuffers.Put(r.buf)
+		r.buf, r.events = nil, nil
+	}
+	return r.body.Close()
+}
 
 // Call sends a request and returns the server's response to it, skipping what the
 // server sends before it (notifications, and requests, which a gateway-made call cannot
