@@ -1,12 +1,14 @@
 package examples_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +20,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/sluice-gateway/sluice/examples"
 	"github.com/sluice-gateway/sluice/internal/gateway"
@@ -67,6 +73,8 @@ func setEnv(t *testing.T, files ...string) {
 			switch name := m[1]; {
 			case name == "GCP_SERVICE_ACCOUNT_JSON_B64":
 				t.Setenv(name, serviceAccountKeyB64(t))
+			case name == "MCP_SESSION_KEY":
+				t.Setenv(name, "dummy-session-key-of-at-least-32-bytes")
 			case name != "":
 				t.Setenv(name, "dummy-"+strings.ToLower(name))
 			}
@@ -84,8 +92,8 @@ func TestExamplesLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s does not load:\n%v", f, err)
 			}
-			if snap.Summary.ModelRoutes == 0 {
-				t.Fatalf("%s has no ModelRoute: %s", f, snap.Summary)
+			if snap.Summary.ModelRoutes == 0 && snap.Summary.MCPRoutes == 0 {
+				t.Fatalf("%s has no ModelRoute or MCPRoute: %s", f, snap.Summary)
 			}
 			for _, m := range snap.Models {
 				if snap.Routes.Lookup(m) == nil {
@@ -312,10 +320,124 @@ func TestSelfHostedExample(t *testing.T) {
 	}
 }
 
+// mcpExampleServer serves an MCP server with the official Go SDK: tools that echo, add
+// and (which the example's route excludes) print the environment, or one search tool.
+func mcpExampleServer(t *testing.T, name string) string {
+	type text struct {
+		Text string `json:"text"`
+	}
+	type sum struct {
+		A, B int
+	}
+	result := func(s string) *mcpsdk.CallToolResult {
+		return &mcpsdk.CallToolResult{Content: []mcpsdk.Content{&mcpsdk.TextContent{Text: s}}}
+	}
+	s := mcpsdk.NewServer(&mcpsdk.Implementation{Name: name, Version: "1.0.0"}, nil)
+	if name == "tools" {
+		mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "echo", Description: "Echoes a text."}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in text) (*mcpsdk.CallToolResult, any, error) {
+			return result(in.Text), nil, nil
+		})
+		mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "add", Description: "Adds two numbers."}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in sum) (*mcpsdk.CallToolResult, any, error) {
+			return result(fmt.Sprint(in.A + in.B)), nil, nil
+		})
+		mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "print-env", Description: "Prints the environment."}, func(context.Context, *mcpsdk.CallToolRequest, struct{}) (*mcpsdk.CallToolResult, any, error) {
+			return result("SECRET=hunter2"), nil, nil
+		})
+	} else {
+		mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "search", Description: "Searches the docs."}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in text) (*mcpsdk.CallToolResult, any, error) {
+			return result("3 pages about " + in.Text), nil, nil
+		})
+	}
+	srv := httptest.NewServer(mcpsdk.NewStreamableHTTPHandler(func(*http.Request) *mcpsdk.Server { return s }, nil))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// bearerTransport adds an API key to every request.
+type bearerTransport string
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMCPExample runs mcp.yaml (with access-control.yaml, which holds its keys and tool
+// rules) in front of two MCP servers and connects with the
+// Go SDK's client, as the example's comments say: tools merged under their prefixes, the
+// intern's key kept to its tools, tool calls relayed.
+func TestMCPExample(t *testing.T) {
+	t.Setenv("MCP_TOOLS_URL", mcpExampleServer(t, "tools"))
+	t.Setenv("MCP_DOCS_URL", mcpExampleServer(t, "docs"))
+	t.Setenv("MCP_SESSION_KEY", "an-example-session-key-of-32-bytes-or-more")
+	srv := serveExample(t, "mcp.yaml", "access-control.yaml")
+	connect := func(key string) *mcpsdk.ClientSession {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		c := mcpsdk.NewClient(&mcpsdk.Implementation{Name: "example-test", Version: "1"}, nil)
+		cs, err := c.Connect(ctx, &mcpsdk.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: &http.Client{Transport: bearerTransport(key)}, MaxRetries: -1}, nil)
+		if err != nil {
+			t.Fatalf("connect with %s: %v", key, err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	tools := func(cs *mcpsdk.ClientSession) []string {
+		res, err := cs.ListTools(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("tools/list: %v", err)
+		}
+		var names []string
+		for _, tl := range res.Tools {
+			names = append(names, tl.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	call := func(cs *mcpsdk.ClientSession, name string, args any) (string, error) {
+		res, err := cs.CallTool(t.Context(), &mcpsdk.CallToolParams{Name: name, Arguments: args})
+		if err != nil {
+			return "", err
+		}
+		return res.Content[0].(*mcpsdk.TextContent).Text, nil
+	}
+
+	platform := connect("sk-sluice-example-mcp-platform")
+	if got := platform.InitializeResult().ServerInfo.Name; got != "sluice" {
+		t.Errorf("serverInfo.name = %q, want sluice", got)
+	}
+	if got, want := tools(platform), []string{"docs_search", "tools_add", "tools_echo"}; !slices.Equal(got, want) {
+		t.Errorf("platform tools = %v, want %v (print-env excluded by the route)", got, want)
+	}
+	if got, err := call(platform, "tools_add", map[string]int{"A": 2, "B": 3}); err != nil || got != "5" {
+		t.Errorf("tools_add = %q, %v; want 5", got, err)
+	}
+	if got, err := call(platform, "docs_search", map[string]string{"text": "sessions"}); err != nil || got != "3 pages about sessions" {
+		t.Errorf("docs_search = %q, %v", got, err)
+	}
+
+	intern := connect("sk-sluice-example-mcp-intern")
+	if got, want := tools(intern), []string{"docs_search", "tools_echo"}; !slices.Equal(got, want) {
+		t.Errorf("intern tools = %v, want %v", got, want)
+	}
+	if got, err := call(intern, "tools_echo", map[string]string{"text": "hi"}); err != nil || got != "hi" {
+		t.Errorf("intern tools_echo = %q, %v", got, err)
+	}
+	_, err := call(intern, "tools_add", map[string]int{"A": 1, "B": 1})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != -32083 || !strings.Contains(string(rpcErr.Data), `"code":"tool_not_allowed"`) {
+		t.Errorf("intern tools_add: %v, want JSON-RPC error -32083 tool_not_allowed", err)
+	}
+	// The example's PII processor redacts what reaches the server and what comes back.
+	if got, err := call(intern, "tools_echo", map[string]string{"text": "mail jane@example.com"}); err != nil || got != "mail [EMAIL]" {
+		t.Errorf("tools_echo with an address = %q, %v; want it redacted", got, err)
+	}
+}
+
 // serveExample serves one example file the way `sluice serve -f FILE` does.
-func serveExample(t *testing.T, file string) *httptest.Server {
+func serveExample(t *testing.T, files ...string) *httptest.Server {
 	t.Helper()
-	snap, err := server.Load([]string{file}, nil)
+	snap, err := server.Load(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,6 +173,9 @@ func (h *Handler) resources(*http.Request) (int, any) {
 	for _, r := range set.CachePolicies {
 		add("CachePolicy", r.Namespace, r.Name, r.Spec)
 	}
+	for _, r := range set.MCPRoutes {
+		add("MCPRoute", r.Namespace, r.Name, r.Spec)
+	}
 	for _, s := range set.Secrets {
 		keys := make([]string, 0, len(s.Data)+len(s.StringData))
 		for k := range s.Data {

@@ -48,8 +48,10 @@ func (e *Error) RPCCode() int {
 		return RPCInvalidParams
 	case CodeInternal:
 		return RPCInternal
-	case CodeInvalidRequest, CodeSessionMissing:
+	case CodeInvalidRequest, CodeSessionMissing, CodeMethodNotAllowed:
 		return RPCInvalidRequest
+	case CodeContentBlocked:
+		return RPCForbidden
 	}
 	switch s := e.Status; {
 	case s == http.StatusUnauthorized:

@@ -99,7 +99,7 @@ func (r *Reconciler) RecordDenial(d gateway.Denial) {
 // target is the object a denial of route is recorded on; nil when there is none.
 func (ds *denialState) target(route string) client.Object {
 	ref := ds.policy
-	if parts := strings.Split(route, "/"); len(parts) == 3 && parts[0] == "ModelRoute" && parts[2] != "" {
+	if parts := strings.Split(route, "/"); len(parts) == 3 && (parts[0] == "ModelRoute" || parts[0] == "MCPRoute") && parts[2] != "" {
 		ref = route
 	}
 	if ref == "" {

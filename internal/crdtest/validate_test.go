@@ -225,6 +225,9 @@ func objects(s *resource.Set) []object {
 	for _, o := range s.CachePolicies {
 		out = append(out, o)
 	}
+	for _, o := range s.MCPRoutes {
+		out = append(out, o)
+	}
 	return out
 }
 

@@ -46,10 +46,20 @@ func (g *Gateway) auditDenial(ex *exchange.Exchange, rule, reason string) {
 	}
 	var code string
 	switch reason {
-	case auth.ReasonModel.String(), auth.ReasonNoRule.String():
+	case auth.ReasonNoRule.String():
+		code = auth.CodeModelNotAllowed
+		if c := ex.MCP; c != nil {
+			code = auth.CodeEndpointNotAllowed
+			if c.Tool != "" {
+				code = auth.CodeToolNotAllowed
+			}
+		}
+	case auth.ReasonModel.String():
 		code = auth.CodeModelNotAllowed
 	case auth.ReasonEndpoint.String():
 		code = auth.CodeEndpointNotAllowed
+	case auth.ReasonTool.String():
+		code = auth.CodeToolNotAllowed
 	case string(auth.FailToken):
 		code = auth.CodeInvalidToken
 	default: // the other authentication failures answer invalid_api_key

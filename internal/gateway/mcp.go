@@ -236,6 +236,11 @@ func (h *mcpHandler) callParams() *apierr.Error {
 	} else {
 		call.Prompt = name
 	}
+	// The server is known from the prefix before any rule runs, so rules, limits and
+	// processors can read mcp.server.
+	if s, _ := h.rt.ToolServer(name); s != nil {
+		call.Server = s.Ref
+	}
 	call.Arguments = args
 	return nil
 }
@@ -251,7 +256,15 @@ func (h *mcpHandler) request(admission **limits.Admission) {
 		d := pol.Authorize(ex.Principal, &auth.Request{Endpoint: exchange.EndpointMCP.String(), Header: r.Header, Body: ex.IngressBody, MCP: ex.MCP})
 		if !d.Allowed {
 			g.audit(ex, d.Rule, d.Reason.String())
-			h.reply(d.Error())
+			e := d.Error()
+			if d.Reason == auth.ReasonNoRule {
+				// No rule for this caller: it is the endpoint (or the tool) it may not use.
+				e = auth.Decision{Reason: auth.ReasonEndpoint}.Error()
+				if ex.MCP.Tool != "" {
+					e = auth.Decision{Reason: auth.ReasonTool}.Error()
+				}
+			}
+			h.reply(e)
 			return
 		}
 	}

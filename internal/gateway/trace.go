@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"context"
 	"net/http"
 	"strconv"
@@ -33,7 +34,17 @@ func endSpan(span trace.Span, ex *exchange.Exchange) {
 		return
 	}
 	op := telemetry.Operation(ex.IngressEndpoint)
-	span.SetName(op + " " + ex.Model)
+	if c := ex.MCP; c != nil {
+		// MCP spans are named by method and tool or prompt ("tools/call a_search").
+		name := c.Tool
+		if name == "" {
+			name = c.Prompt
+		}
+		span.SetName(strings.TrimSpace(c.Method + " " + name))
+		span.SetAttributes(attribute.String("mcp.method.name", c.Method), attribute.String("gen_ai.tool.name", c.Tool))
+	} else {
+		span.SetName(op + " " + ex.Model)
+	}
 	status := ex.Status
 	if status == 0 {
 		status = http.StatusOK

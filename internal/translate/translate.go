@@ -59,7 +59,7 @@ type Snapshot struct {
 
 // Summary counts a snapshot's resources.
 type Summary struct {
-	Backends, ModelRoutes, Secrets, Models, APIKeys, AccessPolicies, PayloadProcessors int
+	Backends, ModelRoutes, Secrets, Models, APIKeys, AccessPolicies, PayloadProcessors, MCPRoutes int
 }
 
 func (s Summary) String() string {
@@ -69,6 +69,9 @@ func (s Summary) String() string {
 	}
 	if s.PayloadProcessors > 0 {
 		out += fmt.Sprintf(", %d payload processors", s.PayloadProcessors)
+	}
+	if s.MCPRoutes > 0 {
+		out += fmt.Sprintf(", %d MCP routes", s.MCPRoutes)
 	}
 	return out
 }
@@ -315,7 +318,7 @@ func (b *builder) build() *Snapshot {
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
 	snap.Routes.SetPaths(b.httpRoutes(snap))
-	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources}
+	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources, MCPRoutes: len(snap.MCP.Routes)}
 	return snap
 }
 
