@@ -1,10 +1,10 @@
 package gateway
 
 import (
-	"strings"
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
