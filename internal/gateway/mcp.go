@@ -475,12 +475,39 @@ func (h *mcpHandler) list(key string, cap mcp.Caps, named bool) {
 				}
 				return full, true
 			})
+			if ok && key == "tools" && !h.descriptionPasses(s, it) {
+				continue
+			}
 			if ok {
 				items = append(items, it)
 			}
 		}
 	}
 	h.writeJSON(mcp.Result(h.msg.ID, mcp.ListResult(key, items)))
+}
+
+// descriptionPasses runs the answer stage over a tool's title and description: text a
+// model reads as instructions, where a poisoned server hides them. A tool the processors
+// block is left out of the list (and logged); redaction does not apply to descriptions.
+func (h *mcpHandler) descriptionPasses(s *mcp.Server, tool json.RawMessage) bool {
+	if !h.run.Responding() {
+		return true
+	}
+	var d struct {
+		Name        string `json:"name"`
+		Title       string `json:"title"`
+		Description string `json:"description"`
+	}
+	if json.Unmarshal(tool, &d) != nil || d.Title == "" && d.Description == "" {
+		return true
+	}
+	content, _ := json.Marshal([]map[string]string{{"type": "text", "text": d.Title}, {"type": "text", "text": d.Description}})
+	probe := mcp.Result(json.RawMessage("0"), append(append([]byte(`{"content":`), content...), '}'))
+	if _, e := h.run.Answer(h.r.Context(), http.StatusOK, http.Header{}, probe); e != nil {
+		h.g.log.Warn("MCP tool left out: a payload processor blocked its description", "request_id", h.ex.ID, "route", h.rt.Ref, "backend", s.Ref, "tool", d.Name, "code", e.Code)
+		return false
+	}
+	return true
 }
 
 // call sends a tools/call or prompts/get to the server its prefix names, with the name
