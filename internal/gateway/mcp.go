@@ -218,6 +218,21 @@ func (h *mcpHandler) callParams() *apierr.Error {
 	call := h.ex.MCP
 	switch h.msg.Method {
 	case "tools/call", "prompts/get":
+	case "completion/complete":
+		// A prompt's completion names the prompt: rules and limits see it as mcp.prompt.
+		ref, err := mcp.Param(h.msg.Params, "ref")
+		typ, err2 := mcp.Param(ref, "type")
+		name, err3 := mcp.Param(ref, "name")
+		if err != nil || err2 != nil || err3 != nil {
+			return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Param: "ref", Message: "params.ref gives a member twice or in another letter case."}
+		}
+		if t, _ := jsonscan.String(typ); t == "ref/prompt" {
+			call.Prompt, _ = jsonscan.String(name)
+			if s, _ := h.rt.ToolServer(call.Prompt); s != nil {
+				call.Server = s.Ref
+			}
+		}
+		return nil
 	default:
 		return nil
 	}
@@ -540,16 +555,8 @@ func (h *mcpHandler) call(name string, cap mcp.Caps, notFound string, namePath .
 // complete routes completion/complete: a prompt reference by its prefix, a resource
 // template reference to the first server that answers.
 func (h *mcpHandler) complete() {
-	var p struct {
-		Ref struct {
-			Type string `json:"type"`
-			Name string `json:"name"`
-		} `json:"ref"`
-	}
-	json.Unmarshal(h.msg.Params, &p)
-	if p.Ref.Type == "ref/prompt" {
-		h.ex.MCP.Prompt = p.Ref.Name
-		h.call(p.Ref.Name, mcp.CapPrompts, apierr.CodePromptNotFound, "ref", "name")
+	if p := h.ex.MCP.Prompt; p != "" {
+		h.call(p, mcp.CapPrompts, apierr.CodePromptNotFound, "ref", "name")
 		return
 	}
 	h.firstSuccess(mcp.CapCompletions)

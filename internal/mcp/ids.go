@@ -26,7 +26,8 @@ func UnwrapID(id json.RawMessage) (int, json.RawMessage, bool) {
 	}
 	idx, orig, ok := strings.Cut(rest, ":")
 	n, err := strconv.Atoi(idx)
-	if !ok || err != nil || !jsonscan.Valid([]byte(orig)) {
+	// Only what WrapID makes: a server's id is a string or a number.
+	if !ok || err != nil || orig == "" || !(orig[0] == '"' || orig[0] == '-' || orig[0] >= '0' && orig[0] <= '9') || !jsonscan.Valid([]byte(orig)) {
 		return 0, nil, false
 	}
 	return n, json.RawMessage(orig), true

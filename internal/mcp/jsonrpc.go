@@ -41,7 +41,7 @@ var (
 // Parse reads one message. Duplicate members are refused: parsers disagree on which one
 // wins, and the gateway must judge the message the server will read.
 func Parse(b []byte) (*Message, error) {
-	b = bytes.TrimSpace(b)
+	b = bytes.Trim(b, " \t\r\n") // JSON's white space only: other spaces are not JSON
 	if len(b) > 0 && b[0] == '[' {
 		return nil, ErrBatch
 	}

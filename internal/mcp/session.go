@@ -120,7 +120,7 @@ func (k *Sealer) Open(id string, now time.Time) (*Session, error) {
 	if len(id) > maxSessionID {
 		return nil, ErrSession
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(id)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(id) // one spelling per id
 	if err != nil || len(raw) < k.aead.NonceSize()+k.aead.Overhead() {
 		return nil, ErrSession
 	}
