@@ -30,6 +30,9 @@ func TestDeployFilesUseRealMetrics(t *testing.T) {
 	m.attempts.WithLabelValues("b", "success")
 	m.ejections.WithLabelValues("b")
 	m.reloads.WithLabelValues("success")
+	m.mcpRequests.WithLabelValues("r", "b", "tools/call", "t", "t", "")
+	m.mcpDuration.WithLabelValues("r", "b", "tools/call")
+	m.mcpTokens.WithLabelValues("r", "b", "result")
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
