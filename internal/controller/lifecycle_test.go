@@ -280,3 +280,73 @@ spec:
 		t.Fatalf("deleted: %d %s, x-sluice-cache %q", code, body, h)
 	}
 }
+
+func TestMCPRouteLifecycle(t *testing.T) {
+	e := newEnv(t)
+	srv := mcpServer(t)
+	post := func() (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.srv.URL+"/tools",
+			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id") + " " + string(b)
+	}
+	e.apply(mockRoute + `
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: mcp-session}
+stringData: {sessionKey: "a-session-key-of-32-bytes-or-more!!"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: tools}
+spec: {protocol: MCP, url: "` + srv.URL + `/"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPRoute
+metadata: {name: tools}
+spec:
+  path: /tools
+  sessionKeyRef: {name: mcp-session}
+  backendRefs: [{name: tools, toolPrefix: t_}]
+`)
+	e.reconcile()
+	e.healthy("MCPRoute", "tools")
+	e.healthy("Backend", "tools")
+	if code, body := post(); code != 200 || !strings.Contains(body, `"serverInfo":{"name":"sluice"`) || strings.HasPrefix(body, " ") {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	// An MCPRoute naming a Backend that is not an MCP server is left out alone: its
+	// reference is broken.
+	e.apply(`
+apiVersion: sluice.dev/v1alpha1
+kind: MCPRoute
+metadata: {name: wrong}
+spec:
+  path: /wrong
+  backendRefs: [{name: mock}]
+`)
+	e.reconcile()
+	if c := e.cond("MCPRoute", "wrong", v1alpha1.ConditionResolvedRefs); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "does not have protocol MCP") {
+		t.Errorf("wrong: ResolvedRefs = %+v", c)
+	}
+	if c := e.cond("MCPRoute", "wrong", v1alpha1.ConditionProgrammed); c.Status != metav1.ConditionFalse {
+		t.Errorf("wrong: Programmed = %+v", c)
+	}
+	if code, _ := post(); code != 200 {
+		t.Errorf("the valid route stopped serving: %d", code)
+	}
+	e.delete(&v1alpha1.MCPRoute{}, "tools")
+	e.reconcile()
+	if code, body := post(); code != 404 {
+		t.Fatalf("deleted: %d %s", code, body)
+	}
+}
