@@ -469,8 +469,10 @@ func (h *mcpHandler) list(key string, cap mcp.Caps, named bool) {
 	wg.Wait()
 	var items []json.RawMessage
 	pol := h.snap.Policy
+	failed := 0
 	for i, s := range servers {
 		if errs[i] != nil {
+			failed++
 			if errs[i] == mcp.ErrSessionGone {
 				h.fail(sessionUnknown)
 				return
@@ -497,6 +499,10 @@ func (h *mcpHandler) list(key string, cap mcp.Caps, named bool) {
 				items = append(items, it)
 			}
 		}
+	}
+	if failed > 0 && failed == len(servers) {
+		h.reply(&apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeUpstreamUnavailable, Message: "No MCP server of this session could answer " + h.msg.Method + "."})
+		return
 	}
 	h.writeJSON(mcp.Result(h.msg.ID, mcp.ListResult(key, items)))
 }

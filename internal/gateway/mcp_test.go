@@ -572,3 +572,37 @@ spec:
 		t.Errorf("echo after the timeouts: %q, %v", got, err)
 	}
 }
+
+// TestMCPServerDown: a server down at initialize is left out of the session; a server
+// that goes down later is left out of lists, and a call to it is upstream_unavailable;
+// the other server keeps serving.
+func TestMCPServerDown(t *testing.T) {
+	alpha, _ := newMCPServer(t, "alpha")
+	beta, _ := newMCPServer(t, "beta")
+	gw := gatewaytest.Start(t, mcpConfig(alpha.URL, beta.URL), nil, gateway.Options{})
+	beta.Close()
+	cs := mcpClient(t, gw.Server.URL+"/mcp", mcpKeyFull)
+	if names := toolNames(t, cs); slices.Contains(names, "b_echo") || !slices.Contains(names, "a_echo") {
+		t.Errorf("beta down at initialize: tools %v", names)
+	}
+	if !strings.Contains(gw.Log.String(), "left out of the session") {
+		t.Error("no log line for the server left out")
+	}
+
+	alpha2, _ := newMCPServer(t, "alpha")
+	beta2, _ := newMCPServer(t, "beta")
+	gw2 := gatewaytest.Start(t, mcpConfig(alpha2.URL, beta2.URL), nil, gateway.Options{})
+	cs2 := mcpClient(t, gw2.Server.URL+"/mcp", mcpKeyFull)
+	alpha2.CloseClientConnections()
+	alpha2.Close()
+	if names := toolNames(t, cs2); slices.Contains(names, "a_echo") || !slices.Contains(names, "b_echo") {
+		t.Errorf("alpha down after initialize: tools %v", names)
+	}
+	_, err := callText(t, cs2, "a_echo", echoIn{Message: "x"})
+	if code, stable := rpcCode(t, err); code != -32082 || stable != "upstream_unavailable" {
+		t.Errorf("a_echo with alpha down: %d %q", code, stable)
+	}
+	if got, err := callText(t, cs2, "b_echo", echoIn{Message: "x"}); err != nil || got != "beta says x" {
+		t.Errorf("b_echo: %q, %v", got, err)
+	}
+}
