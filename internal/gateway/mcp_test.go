@@ -493,17 +493,27 @@ func TestMCPUsageAndMetrics(t *testing.T) {
 	m := telemetry.New(telemetry.Options{})
 	var mu sync.Mutex
 	var records []usage.Record
+	calls := make(chan struct{}, 8) // one per tools/call finished (usage comes after metrics)
 	gw := gatewaytest.Start(t, mcpConfig(alpha.URL, beta.URL), nil, gateway.Options{Metrics: m, Usage: func(ex *exchange.Exchange) {
 		mu.Lock()
 		records = append(records, usage.FromExchange(ex))
 		mu.Unlock()
+		if ex.MCP.Method == "tools/call" {
+			calls <- struct{}{}
+		}
 	}})
 	cs := mcpClient(t, gw.Server.URL+"/mcp", mcpKeyLimited)
 	if _, err := callText(t, cs, "a_echo", echoIn{Message: "a fairly long message of several words"}); err != nil {
 		t.Fatal(err)
 	}
 	callText(t, cs, "a_add", sumIn{A: 1, B: 2}) // denied
-	gw.Log.Wait(t, "request", 4, 5*time.Second)
+	for range 2 {
+		select {
+		case <-calls:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the two calls were not finished")
+		}
+	}
 	mu.Lock()
 	var echo, denied *usage.Record
 	for i := range records {
