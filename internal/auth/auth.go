@@ -73,6 +73,15 @@ type Policy struct {
 	denials [numReasons]atomic.Int64
 }
 
+// Issuers are the JWT issuers the policy accepts (nil without JWT authentication): the
+// authorization servers an MCP client is told to get tokens from.
+func (p *Policy) Issuers() []string {
+	if p == nil || p.jwt == nil {
+		return nil
+	}
+	return p.jwt.Issuers()
+}
+
 // Options build a Policy.
 type Options struct {
 	APIKeys   bool

@@ -152,6 +152,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				g.serveMCP(w, r, st.snap, rt)
 				return
 			}
+			if rest, ok := strings.CutPrefix(r.URL.Path, protectedResourcePath); ok && serveProtectedResource(w, r, st.snap, rest) {
+				return
+			}
 		}
 		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/"); ok && id != "" {
 			if g.method(w, r, http.MethodGet) {

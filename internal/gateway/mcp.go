@@ -97,7 +97,22 @@ func (g *Gateway) mcpExchange(w http.ResponseWriter, r *http.Request, snap *tran
 		if e != nil {
 			pol.CountAuthenticationFailure()
 			g.audit(ex, "", string(why))
-			h.rw.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			if snap.Policy.Issuers() != nil {
+				// Tell the client where to find how to get a token (RFC 9728).
+				c := *e
+				c.Header = e.Header.Clone()
+				if c.Header == nil {
+					c.Header = http.Header{}
+				}
+				meta := `resource_metadata="` + origin(r) + protectedResourcePath + rt.Path + `"`
+				if challenge := c.Header.Get("WWW-Authenticate"); challenge != "" {
+					meta = challenge + ", " + meta
+				} else {
+					meta = "Bearer " + meta
+				}
+				c.Header.Set("WWW-Authenticate", meta)
+				e = &c
+			}
 			g.fail(h.rw, ex, e)
 			return
 		}
@@ -152,6 +167,38 @@ func (g *Gateway) mcpExchange(w http.ResponseWriter, r *http.Request, snap *tran
 		ex.MCP.Method = msg.Method
 		h.request(&admission)
 	}
+}
+
+// protectedResourcePath is where OAuth 2.0 Protected Resource Metadata (RFC 9728) lives;
+// MCP's authorization spec has clients read it to find where to get a token.
+const protectedResourcePath = "/.well-known/oauth-protected-resource"
+
+// serveProtectedResource answers the metadata of the MCPRoute at path, when the access
+// policy accepts JWTs: the route's URL as the resource, the JWT issuers as its
+// authorization servers. It reports false when there is nothing to answer.
+func serveProtectedResource(w http.ResponseWriter, r *http.Request, snap *translate.Snapshot, path string) bool {
+	rt := snap.MCP.Route(path)
+	issuers := snap.Policy.Issuers()
+	if rt == nil || issuers == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	b, _ := json.Marshal(map[string]any{
+		"resource":                 origin(r) + rt.Path,
+		"authorization_servers":    issuers,
+		"bearer_methods_supported": []string{"header"},
+	})
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(b)
+	return true
+}
+
+// origin is the scheme and host the client reached the gateway at (a TLS-terminating
+// proxy in front says https in X-Forwarded-Proto).
+func origin(r *http.Request) string {
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
 }
 
 // caller is who a session is bound to.

@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -614,5 +617,70 @@ func TestMCPServerDown(t *testing.T) {
 	}
 	if got, err := callText(t, cs2, "b_echo", echoIn{Message: "x"}); err != nil || got != "beta says x" {
 		t.Errorf("b_echo: %q, %v", got, err)
+	}
+}
+
+// TestMCPWithJWT: an MCP client authenticated by a JWT finds where to get its token from
+// the route's protected-resource metadata (RFC 9728, as MCP's authorization spec asks),
+// and its session is bound to its subject.
+func TestMCPWithJWT(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwks := newJWKS(t, map[string]*rsa.PublicKey{"k1": &key.PublicKey})
+	alpha, _ := newMCPServer(t, "alpha")
+	gw := gatewaytest.Start(t, `
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: alpha}
+spec: {protocol: MCP, url: "`+alpha.URL+`/"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPRoute
+metadata: {name: tools}
+spec:
+  path: /agents/mcp
+  backendRefs: [{name: alpha, toolPrefix: a_}]
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: access}
+spec:
+  authentication:
+    jwt: {providers: [{issuer: "https://login.example.com", audiences: [tools], jwksURI: "`+jwks.URL+`"}]}
+  default: Allow
+`, nil, gateway.Options{})
+	ep := gw.Server.URL + "/agents/mcp"
+	resp, body := postMCP(t, ep, "", "", initMsg)
+	want := `resource_metadata="` + gw.Server.URL + `/.well-known/oauth-protected-resource/agents/mcp"`
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), want) {
+		t.Fatalf("no token: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	meta, err := http.Get(gw.Server.URL + "/.well-known/oauth-protected-resource/agents/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	json.NewDecoder(meta.Body).Decode(&m)
+	meta.Body.Close()
+	if meta.StatusCode != 200 || m.Resource != ep || !slices.Equal(m.AuthorizationServers, []string{"https://login.example.com"}) {
+		t.Errorf("metadata: %d %+v", meta.StatusCode, m)
+	}
+	if r, _ := http.Get(gw.Server.URL + "/.well-known/oauth-protected-resource/elsewhere"); r.StatusCode != 404 {
+		t.Errorf("metadata of no route: %d", r.StatusCode)
+	}
+	token := func(sub string) string {
+		return signRS(t, key, "k1", jwt.MapClaims{"iss": "https://login.example.com", "aud": "tools", "sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
+	}
+	cs := mcpClient(t, ep, token("agent-1"))
+	if got, err := callText(t, cs, "a_add", sumIn{A: 20, B: 22}); err != nil || got != "42" {
+		t.Errorf("a_add with a JWT: %q, %v", got, err)
+	}
+	// Another subject's valid token cannot use agent-1's session.
+	resp, _ = postMCP(t, ep, token("agent-1"), "", initMsg)
+	sess := resp.Header.Get("Mcp-Session-Id")
+	if resp, body := postMCP(t, ep, token("agent-2"), sess, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); resp.StatusCode != 404 {
+		t.Errorf("agent-2 on agent-1's session: %d %s", resp.StatusCode, body)
 	}
 }

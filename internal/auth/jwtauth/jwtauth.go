@@ -23,6 +23,7 @@
 package jwtauth
 
 import (
+	"slices"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -502,4 +503,14 @@ func (c claimPath) lookup(claims map[string]any) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// Issuers returns the accepted issuers, sorted.
+func (v *Verifier) Issuers() []string {
+	out := make([]string, 0, len(v.byIssuer))
+	for iss := range v.byIssuer {
+		out = append(out, iss)
+	}
+	slices.Sort(out)
+	return out
 }
