@@ -23,13 +23,13 @@
 package jwtauth
 
 import (
-	"slices"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
