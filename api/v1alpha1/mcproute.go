@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -44,6 +45,12 @@ type MCPRouteSpec struct {
 	SessionKeyRef *SecretKeyRef `json:"sessionKeyRef,omitempty"`
 	// SessionTTL is how long a session id stays valid after initialize. Default 24h.
 	SessionTTL *metav1.Duration `json:"sessionTTL,omitempty"`
+	// AllowedOrigins are the browser origins (scheme://host[:port]) whose pages may call
+	// the route; "*" allows any. A request with an Origin header not listed is refused
+	// (MCP asks servers to check Origin, against DNS rebinding). Requests without Origin,
+	// from programs rather than browsers, are not affected.
+	// +kubebuilder:validation:items:MinLength=1
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
 }
 
 // MCPBackendRef is one MCP server behind the route.
@@ -151,6 +158,11 @@ func (r *MCPRoute) Validate() field.ErrorList {
 					errs = append(errs, field.Invalid(bp.Child("tools").Index(j), g, "must be a non-empty glob of * and ?"))
 				}
 			}
+		}
+	}
+	for i, o := range s.AllowedOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil) {
+			errs = append(errs, field.Invalid(p.Child("allowedOrigins").Index(i), o, `must be scheme://host[:port] or "*"`))
 		}
 	}
 	if s.SessionTTL != nil && s.SessionTTL.Duration <= 0 {

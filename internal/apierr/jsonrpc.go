@@ -29,12 +29,13 @@ const (
 
 // Codes of JSON-RPC refusals.
 const (
-	CodeParseError     = "parse_error"
-	CodeMethodNotFound = "method_not_found"
-	CodeToolNotFound   = "tool_not_found"
-	CodePromptNotFound = "prompt_not_found"
-	CodeSessionMissing = "session_required"
-	CodeSessionUnknown = "session_not_found"
+	CodeParseError       = "parse_error"
+	CodeMethodNotFound   = "method_not_found"
+	CodeToolNotFound     = "tool_not_found"
+	CodePromptNotFound   = "prompt_not_found"
+	CodeSessionMissing   = "session_required"
+	CodeSessionUnknown   = "session_not_found"
+	CodeOriginNotAllowed = "origin_not_allowed"
 )
 
 // RPCCode is the JSON-RPC error code of e.

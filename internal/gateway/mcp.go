@@ -55,6 +55,11 @@ var sluiceVersion = func() string {
 
 // serveMCP dispatches a request to an MCPRoute's path by HTTP method.
 func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request, snap *translate.Snapshot, rt *mcp.Route) {
+	if o := r.Header.Get("Origin"); !rt.AllowsOrigin(o) {
+		g.log.Warn("MCP request from a browser origin the route does not allow", "request_id", w.Header().Get("X-Request-Id"), "route", rt.Ref, "origin", o)
+		(&apierr.Error{Status: http.StatusForbidden, Code: apierr.CodeOriginNotAllowed, Message: "Requests from this origin are not allowed."}).Write(w, apierr.JSONRPC)
+		return
+	}
 	switch r.Method {
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
 		g.mcpExchange(w, r, snap, rt)

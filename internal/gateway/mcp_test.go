@@ -130,6 +130,7 @@ kind: MCPRoute
 metadata: {name: tools}
 spec:
   sessionKeyRef: {name: mcp-session}
+  allowedOrigins: ["http://localhost:6274"]
   backendRefs:
   - {name: alpha, toolPrefix: a_, tools: {exclude: ["read-env"]}}
   - {name: beta, toolPrefix: b_, tools: {include: ["echo", "add"]}}
@@ -478,6 +479,23 @@ func TestMCPProtocolErrors(t *testing.T) {
 				t.Errorf("id %s, want 2", m.ID)
 			}
 		})
+	}
+	// Browser pages: only the listed origins (DNS rebinding).
+	for origin, want := range map[string]int{"http://localhost:6274": 200, "http://evil.example": 403, "null": 403} {
+		req, _ := http.NewRequest(http.MethodPost, ep, strings.NewReader(`{"jsonrpc":"2.0","id":"o","method":"ping"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+mcpKeyFull)
+		req.Header.Set("Mcp-Session-Id", sess)
+		req.Header.Set("Origin", origin)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != want || want == 403 && !strings.Contains(string(b), `"origin_not_allowed"`) {
+			t.Errorf("Origin %s: %d %s, want %d", origin, r.StatusCode, b, want)
+		}
 	}
 	resp, body = postMCP(t, ep, mcpKeyFull, sess, `{"jsonrpc":"2.0","id":"p","method":"ping"}`)
 	if resp.StatusCode != 200 || body != `{"jsonrpc":"2.0","id":"p","result":{}}` {

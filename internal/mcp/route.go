@@ -14,6 +14,15 @@ type Route struct {
 	// Sealer seals the route's session ids; TTL is how long one lives.
 	Sealer *Sealer
 	TTL    time.Duration
+	// Origins are the allowed browser origins; AnyOrigin allows every one.
+	Origins   map[string]bool
+	AnyOrigin bool
+}
+
+// AllowsOrigin reports whether a request with this Origin header ("" when absent) may
+// call the route.
+func (r *Route) AllowsOrigin(origin string) bool {
+	return origin == "" || r.AnyOrigin || r.Origins[strings.ToLower(origin)]
 }
 
 // ToolServer finds the server of a prefixed tool or prompt name and returns the name

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -24,6 +25,16 @@ func (b *builder) mcpRoutes(snap *Snapshot) *mcp.Set {
 		errs := r.Validate()
 		ref := resource.Ref("MCPRoute", r.Namespace, r.Name)
 		rt := &mcp.Route{Ref: ref, Path: r.Spec.Path, TTL: r.Spec.SessionTTL.Duration}
+		for _, o := range r.Spec.AllowedOrigins {
+			if o == "*" {
+				rt.AnyOrigin = true
+				continue
+			}
+			if rt.Origins == nil {
+				rt.Origins = map[string]bool{}
+			}
+			rt.Origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+		}
 		if other, taken := paths[r.Spec.Path]; taken {
 			errs = append(errs, field.Duplicate(field.NewPath("spec", "path"), r.Spec.Path+" (already served by "+other+")"))
 		}
