@@ -315,6 +315,11 @@ func (h *mcpHandler) callParams() *apierr.Error {
 // request runs a client's request through the stages, then dispatches it.
 func (h *mcpHandler) request(admission **limits.Admission) {
 	ex, g, r := h.ex, h.g, h.r
+	if !mcpMethods[h.msg.Method] {
+		// Refused before any rule, limit or processor: it would reach no server.
+		h.reply(&apierr.Error{Status: http.StatusNotFound, Code: apierr.CodeMethodNotFound, Message: "Method " + strconv.Quote(h.msg.Method) + " is not supported by this gateway."})
+		return
+	}
 	if e := h.callParams(); e != nil {
 		h.reply(e)
 		return
@@ -384,16 +389,22 @@ func (h *mcpHandler) request(admission **limits.Admission) {
 		h.firstSuccess(mcp.CapResources)
 	case "logging/setLevel":
 		h.broadcast(mcp.CapLogging)
-	default:
-		h.reply(&apierr.Error{Status: http.StatusNotFound, Code: apierr.CodeMethodNotFound, Message: "Method " + strconv.Quote(h.msg.Method) + " is not supported by this gateway."})
 	}
+}
+
+// mcpMethods are the requests the gateway serves.
+var mcpMethods = map[string]bool{
+	"initialize": true, "ping": true, "tools/list": true, "prompts/list": true, "resources/list": true,
+	"resources/templates/list": true, "tools/call": true, "prompts/get": true, "completion/complete": true,
+	"resources/read": true, "resources/subscribe": true, "resources/unsubscribe": true, "logging/setLevel": true,
 }
 
 // redecodeMCP reads a request again after a processor changed it.
 func redecodeMCP(ex *exchange.Exchange) *apierr.Error {
 	m, err := mcp.Parse(ex.Body)
-	if err != nil {
-		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "A payload processor left the message unreadable."}
+	if err != nil || m.Method != ex.MCP.Method {
+		// What was judged (method, and so the rules that applied) must be what is sent.
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "A payload processor left the message unreadable or changed its method."}
 	}
 	args, err := mcp.Param(m.Params, "arguments")
 	if err != nil {
