@@ -702,3 +702,52 @@ spec:
 		t.Errorf("agent-2 on agent-1's session: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestMCPServerNotificationsOnGETStream: a server's own notifications (here: its tool list
+// changed) reach the client through the gateway's merged GET stream, and the client's
+// next tools/list shows the new tool, prefixed.
+func TestMCPServerNotificationsOnGETStream(t *testing.T) {
+	s := mcpsdk.NewServer(&mcpsdk.Implementation{Name: "live", Version: "1"}, nil)
+	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "echo"}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in echoIn) (*mcpsdk.CallToolResult, any, error) {
+		return textResult(in.Message), nil, nil
+	})
+	srv := httptest.NewServer(mcpsdk.NewStreamableHTTPHandler(func(*http.Request) *mcpsdk.Server { return s }, nil))
+	t.Cleanup(srv.Close)
+	gw := gatewaytest.Start(t, `
+apiVersion: sluice.dev/v1alpha1
+kind: Backend
+metadata: {name: live}
+spec: {protocol: MCP, url: "`+srv.URL+`/"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPRoute
+metadata: {name: tools}
+spec:
+  backendRefs: [{name: live, toolPrefix: l_}]
+`, nil, gateway.Options{})
+	changed := make(chan struct{}, 4)
+	c := mcpsdk.NewClient(&mcpsdk.Implementation{Name: "test", Version: "1"}, &mcpsdk.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcpsdk.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	cs, err := c.Connect(t.Context(), &mcpsdk.StreamableClientTransport{Endpoint: gw.Server.URL + "/mcp", MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if !cs.InitializeResult().Capabilities.Tools.ListChanged {
+		t.Fatal("the merged capabilities lost tools.listChanged")
+	}
+	// The SDK client opens its GET stream while connecting, and the SDK server keeps a
+	// session's notifications for that stream.
+	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "new-0"}, func(context.Context, *mcpsdk.CallToolRequest, struct{}) (*mcpsdk.CallToolResult, any, error) {
+		return textResult("new"), nil, nil
+	})
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/tools/list_changed reached the client")
+	}
+	if names := toolNames(t, cs); !slices.Contains(names, "l_new-0") {
+		t.Errorf("tools after the change: %v", names)
+	}
+}
