@@ -154,3 +154,46 @@ func TestCELOverMCP(t *testing.T) {
 		t.Error("prompt")
 	}
 }
+
+// TestRulesSpeakOfModelsOrTools: a rule without endpoints that lists only models is about
+// models (it grants no tool), one that lists only tools is about MCP (it grants no model),
+// and one that lists neither grants both; explicit endpoints decide otherwise.
+func TestRulesSpeakOfModelsOrTools(t *testing.T) {
+	p := NewPolicy(Options{Rules: []*Rule{
+		{Name: "models-only", Teams: map[string]bool{"m": true}, Models: []string{"gpt-*"}},
+		{Name: "tools-only", Teams: map[string]bool{"t": true}, Tools: []string{"gh_*"}},
+		{Name: "everything", Teams: map[string]bool{"e": true}},
+		{Name: "mcp-endpoint", Teams: map[string]bool{"x": true}, Models: []string{"gpt-*"}, Endpoints: map[string]bool{"mcp": true}},
+	}})
+	chat := &Request{Endpoint: "chat", Model: "gpt-4o"}
+	tool := call("gh_issues", "")
+	for _, c := range []struct {
+		team       string
+		chat, tool bool
+		seesModel  bool
+		seesTool   bool
+	}{
+		{"m", true, false, true, false},
+		{"t", false, true, false, true},
+		{"e", true, true, true, true},
+		{"x", false, true, false, true},
+	} {
+		pr := &Principal{Subject: "s", Team: c.team}
+		if got := p.Authorize(pr, chat).Allowed; got != c.chat {
+			t.Errorf("team %s chat: %v, want %v", c.team, got, c.chat)
+		}
+		d := p.Authorize(pr, tool)
+		if d.Allowed != c.tool {
+			t.Errorf("team %s tool: %v, want %v", c.team, d.Allowed, c.tool)
+		}
+		if !d.Allowed && d.Reason != ReasonEndpoint {
+			t.Errorf("team %s tool refused for %s, want endpoint_not_allowed", c.team, d.Reason)
+		}
+		if got := p.Visible(pr, "gpt-4o"); got != c.seesModel {
+			t.Errorf("team %s Visible(gpt-4o) = %v", c.team, got)
+		}
+		if got := p.VisibleTool(pr, "gh_issues"); got != c.seesTool {
+			t.Errorf("team %s VisibleTool(gh_issues) = %v", c.team, got)
+		}
+	}
+}

@@ -105,6 +105,30 @@ func (r *Rule) allowsTool(tool string) bool {
 	return false
 }
 
+// speaksOf reports whether a rule without endpoints covers MCP requests (mcp) or model
+// requests: a rule that lists only models is about models, one that lists only tools is
+// about MCP, and one that lists neither or both covers both. So granting a team some
+// models does not silently grant it every tool, nor the reverse.
+func (r *Rule) speaksOf(mcp bool) bool {
+	if mcp {
+		return len(r.Models) == 0 || len(r.Tools) > 0
+	}
+	return len(r.Tools) == 0 || len(r.Models) > 0
+}
+
+// allowsModelEndpoint reports whether the rule lets a caller reach models on some endpoint.
+func (r *Rule) allowsModelEndpoint() bool {
+	if r.Endpoints == nil {
+		return r.speaksOf(false)
+	}
+	for e := range r.Endpoints {
+		if e != endpointMCP {
+			return true
+		}
+	}
+	return false
+}
+
 // endpointMCP is the endpoint of MCP requests as rules name it.
 var endpointMCP = exchange.EndpointMCP.String()
 
@@ -124,6 +148,8 @@ func (p *Policy) Authorize(pr *Principal, req *Request) Decision {
 		case !mcp && !r.allowsModel(req.Model):
 			return p.deny(r.Name, ReasonModel)
 		case r.Endpoints != nil && !r.Endpoints[req.Endpoint]:
+			return p.deny(r.Name, ReasonEndpoint)
+		case r.Endpoints == nil && !r.speaksOf(mcp):
 			return p.deny(r.Name, ReasonEndpoint)
 		case mcp && req.MCP != nil && req.MCP.Tool != "" && !r.allowsTool(req.MCP.Tool):
 			return p.deny(r.Name, ReasonTool)
@@ -172,7 +198,7 @@ func (p *Policy) Visible(pr *Principal, model string) bool {
 		if !r.matchesCaller(pr) {
 			continue
 		}
-		if r.allowsModel(model) {
+		if r.allowsModel(model) && r.allowsModelEndpoint() {
 			return true
 		}
 		if r.When == nil {
@@ -190,7 +216,7 @@ func (p *Policy) VisibleTool(pr *Principal, tool string) bool {
 		if !r.matchesCaller(pr) {
 			continue
 		}
-		if (r.Endpoints == nil || r.Endpoints[endpointMCP]) && r.allowsTool(tool) {
+		if (r.Endpoints == nil && r.speaksOf(true) || r.Endpoints[endpointMCP]) && r.allowsTool(tool) {
 			return true
 		}
 		if r.When == nil {
