@@ -94,6 +94,14 @@ func newMCPServer(t testing.TB, name string) (*httptest.Server, *atomic.Int64) {
 	s.AddResource(&mcpsdk.Resource{URI: "docs://" + name + "/readme", Name: "readme", MIMEType: "text/plain"}, func(_ context.Context, req *mcpsdk.ReadResourceRequest) (*mcpsdk.ReadResourceResult, error) {
 		return &mcpsdk.ReadResourceResult{Contents: []*mcpsdk.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "readme of " + name}}}, nil
 	})
+	s.AddResource(&mcpsdk.Resource{URI: "docs://" + name + "/asks", Name: "asks", MIMEType: "text/plain"}, func(ctx context.Context, req *mcpsdk.ReadResourceRequest) (*mcpsdk.ReadResourceResult, error) {
+		text := "the client answered"
+		if _, err := req.Session.CreateMessage(ctx, &mcpsdk.CreateMessageParams{MaxTokens: 5,
+			Messages: []*mcpsdk.SamplingMessage{{Role: "user", Content: &mcpsdk.TextContent{Text: "hi"}}}}); err != nil {
+			text = "sampling refused: " + err.Error()
+		}
+		return &mcpsdk.ReadResourceResult{Contents: []*mcpsdk.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: text}}}, nil
+	})
 	s.AddPrompt(&mcpsdk.Prompt{Name: "greet", Description: "Greets."}, func(_ context.Context, req *mcpsdk.GetPromptRequest) (*mcpsdk.GetPromptResult, error) {
 		return &mcpsdk.GetPromptResult{Messages: []*mcpsdk.PromptMessage{{Role: "user", Content: &mcpsdk.TextContent{Text: "hello from " + name}}}}, nil
 	})
@@ -292,12 +300,19 @@ func TestMCPAggregatesServers(t *testing.T) {
 		t.Fatalf("prompts/get b_greet = %+v, %v", p, err)
 	}
 	res, err := cs.ListResources(t.Context(), nil)
-	if err != nil || len(res.Resources) != 2 {
+	if err != nil || len(res.Resources) != 4 {
 		t.Fatalf("resources/list = %+v, %v", res, err)
 	}
 	rr, err := cs.ReadResource(t.Context(), &mcpsdk.ReadResourceParams{URI: "docs://beta/readme"})
 	if err != nil || rr.Contents[0].Text != "readme of beta" {
 		t.Fatalf("resources/read = %+v, %v", rr, err)
+	}
+	// A server that asks the client something while the gateway tries it for a resource
+	// (a call the gateway makes, with no client to relay to) is refused at once, not left
+	// waiting.
+	rr, err = cs.ReadResource(t.Context(), &mcpsdk.ReadResourceParams{URI: "docs://alpha/asks"})
+	if err != nil || !strings.HasPrefix(rr.Contents[0].Text, "sampling refused") {
+		t.Fatalf("resources/read of a resource that asks the client: %+v, %v", rr, err)
 	}
 	// A server's request to the client (sampling) reaches the client through the gateway
 	// and the client's answer finds its way back to that server.

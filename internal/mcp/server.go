@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/route"
@@ -203,6 +204,17 @@ func (s *Server) Call(ctx context.Context, ss *ServerSession, id json.RawMessage
 		m, err := Parse(raw)
 		if err != nil {
 			return nil, resp, fmt.Errorf("MCP server sent an invalid message: %w", err)
+		}
+		if m.IsRequest() {
+			// The gateway made this call and has no client to ask: refuse at once, so the
+			// server does not wait for an answer that never comes.
+			refusal := Response(bytes.Clone(m.ID), nil, json.RawMessage(`{"code":-32601,"message":"The gateway cannot relay requests to the client during this call."}`))
+			go func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				s.Notify(ctx, ss, refusal, requestID)
+			}()
+			continue
 		}
 		if m.IsResponse() && bytes.Equal(m.ID, id) {
 			m.Result = bytes.Clone(m.Result)
