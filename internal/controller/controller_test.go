@@ -3,7 +3,7 @@ package controller
 import (
 	"encoding/json"
 	"fmt"
-	"io"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -175,22 +175,9 @@ func (e *env) delete(obj client.Object, name string) {
 // chat sends a chat completion for model through the gateway.
 func (e *env) chat(model string, header ...string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return e.chatText(model, "hello", header...)
 }
 
-// get reads the object kind/name back and returns its status.
 func (e *env) get(kind, name string) (client.Object, *v1alpha1.ResourceStatus) {
 	e.t.Helper()
 	for _, k := range kinds {
@@ -210,7 +197,7 @@ func (e *env) get(kind, name string) (client.Object, *v1alpha1.ResourceStatus) {
 func (e *env) cond(kind, name, typ string) metav1.Condition {
 	e.t.Helper()
 	_, st := e.get(kind, name)
-	c := find(st.Conditions, typ)
+	c := meta.FindStatusCondition(st.Conditions, typ)
 	if c == nil {
 		e.t.Fatalf("%s/%s has no %s condition: %+v", kind, name, typ, st.Conditions)
 	}
@@ -225,7 +212,7 @@ func (e *env) healthy(kind, name string) {
 		e.t.Errorf("%s/%s: observedGeneration %d, generation %d", kind, name, st.ObservedGeneration, o.GetGeneration())
 	}
 	for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionResolvedRefs, v1alpha1.ConditionProgrammed} {
-		c := find(st.Conditions, typ)
+		c := meta.FindStatusCondition(st.Conditions, typ)
 		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != o.GetGeneration() {
 			e.t.Errorf("%s/%s: %s = %+v", kind, name, typ, c)
 		}
@@ -290,13 +277,13 @@ func TestServeAndStatus(t *testing.T) {
 
 	// Nothing changed: no new snapshot, no status write, transition times kept.
 	o, st := e.get("ModelRoute", "chat")
-	rv, ltt := o.GetResourceVersion(), find(st.Conditions, v1alpha1.ConditionProgrammed).LastTransitionTime
+	rv, ltt := o.GetResourceVersion(), meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgrammed).LastTransitionTime
 	e.reconcile()
 	o, st = e.get("ModelRoute", "chat")
 	if e.snaps != 1 || o.GetResourceVersion() != rv {
 		t.Errorf("idle reconcile: %d snapshots, resourceVersion %s → %s", e.snaps, rv, o.GetResourceVersion())
 	}
-	if got := find(st.Conditions, v1alpha1.ConditionProgrammed).LastTransitionTime; !got.Equal(&ltt) {
+	if got := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgrammed).LastTransitionTime; !got.Equal(&ltt) {
 		t.Errorf("lastTransitionTime changed: %v → %v", ltt, got)
 	}
 	if ev := e.events(); len(ev) > 0 {
@@ -689,7 +676,7 @@ func TestGatewayClass(t *testing.T) {
 	if err := c.Get(t.Context(), client.ObjectKey{Name: "sluice"}, &got); err != nil {
 		t.Fatal(err)
 	}
-	if cond := find(got.Status.Conditions, "Accepted"); cond == nil || cond.Status != metav1.ConditionTrue || cond.ObservedGeneration != 1 {
+	if cond := meta.FindStatusCondition(got.Status.Conditions, "Accepted"); cond == nil || cond.Status != metav1.ConditionTrue || cond.ObservedGeneration != 1 {
 		t.Errorf("ours: %+v", got.Status.Conditions)
 	}
 	rv := got.ResourceVersion

@@ -313,7 +313,7 @@ func parentStatus(as []attachment, gen int64, resolved metav1.Condition, old []g
 		}
 		for i := range conds {
 			conds[i].LastTransitionTime = now
-			if o := find(prev, conds[i].Type); o != nil && o.Status == conds[i].Status {
+			if o := meta.FindStatusCondition(prev, conds[i].Type); o != nil && o.Status == conds[i].Status {
 				conds[i].LastTransitionTime = o.LastTransitionTime
 			}
 		}
@@ -340,7 +340,7 @@ func sameConds(have, want []metav1.Condition) bool {
 		return false
 	}
 	for _, w := range want {
-		h := find(have, w.Type)
+		h := meta.FindStatusCondition(have, w.Type)
 		if h == nil || h.Status != w.Status || h.Reason != w.Reason || h.Message != w.Message || h.ObservedGeneration != w.ObservedGeneration {
 			return false
 		}
@@ -353,7 +353,7 @@ func sameConds(have, want []metav1.Condition) bool {
 func keepTimes(next, old []metav1.Condition, now metav1.Time) {
 	for i := range next {
 		next[i].LastTransitionTime = now
-		if o := find(old, next[i].Type); o != nil && o.Status == next[i].Status {
+		if o := meta.FindStatusCondition(old, next[i].Type); o != nil && o.Status == next[i].Status {
 			next[i].LastTransitionTime = o.LastTransitionTime
 		}
 	}
@@ -366,14 +366,14 @@ func (r *Reconciler) routeEvents(obj client.Object, next, old []gatewayv1.RouteP
 		return
 	}
 	for _, p := range next {
-		c := find(p.Conditions, string(gatewayv1.RouteConditionAccepted))
+		c := meta.FindStatusCondition(p.Conditions, string(gatewayv1.RouteConditionAccepted))
 		if c == nil || c.Status != metav1.ConditionFalse {
 			continue
 		}
 		seen := false
 		for _, o := range old {
 			if reflect.DeepEqual(o.ParentRef, p.ParentRef) {
-				if oc := find(o.Conditions, c.Type); oc != nil && oc.Status == c.Status && oc.Reason == c.Reason && oc.Message == c.Message {
+				if oc := meta.FindStatusCondition(o.Conditions, c.Type); oc != nil && oc.Status == c.Status && oc.Reason == c.Reason && oc.Message == c.Message {
 					seen = true
 				}
 			}
@@ -540,7 +540,7 @@ func gatewayStatus(g *gatewayv1.Gateway, attached map[string]int32, verdicts map
 		default:
 			v := verdicts[g.Namespace+"/"+g.Name+"/"+string(l.Name)]
 			if v == nil {
-				v = &listenerVerdict{published: true, port: int32(l.Port)}
+				v = &listenerVerdict{}
 			}
 			rr := cond(string(gatewayv1.ListenerConditionResolvedRefs), true, string(gatewayv1.ListenerReasonResolvedRefs), "every reference resolved")
 			switch {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
 	"slices"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func parentCond(t *testing.T, what string, parents []gatewayv1.RouteParentStatus
 	if parents[0].ControllerName != GatewayControllerName {
 		t.Errorf("%s: controllerName %q", what, parents[0].ControllerName)
 	}
-	c := find(parents[0].Conditions, typ)
+	c := meta.FindStatusCondition(parents[0].Conditions, typ)
 	if c == nil {
 		t.Fatalf("%s: no %s condition: %+v", what, typ, parents[0].Conditions)
 	}
@@ -146,13 +147,13 @@ spec:
 	if c := parentCond(t, "elsewhere", mr.Status.Parents, "Accepted"); c.Status != metav1.ConditionFalse || c.Reason != "NotAllowedByListeners" {
 		t.Errorf("elsewhere Accepted: %+v", c)
 	}
-	if c := find(mr.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NotAllowedByListeners" {
+	if c := meta.FindStatusCondition(mr.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NotAllowedByListeners" {
 		t.Errorf("elsewhere Programmed: %+v", c)
 	}
-	if c := find(mr.Status.Conditions, v1alpha1.ConditionResolvedRefs); c == nil || c.Status != metav1.ConditionFalse {
+	if c := meta.FindStatusCondition(mr.Status.Conditions, v1alpha1.ConditionResolvedRefs); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("elsewhere ResolvedRefs: %+v", c)
 	}
-	if c := find(mr.Status.Conditions, v1alpha1.ConditionAccepted); c == nil || c.Status != metav1.ConditionTrue {
+	if c := meta.FindStatusCondition(mr.Status.Conditions, v1alpha1.ConditionAccepted); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("elsewhere Accepted: %+v", c)
 	}
 	if code, _ := e.chat("gpt-b"); code == 200 {
@@ -164,7 +165,7 @@ spec:
 	if c := parentCond(t, "lost", mr.Status.Parents, "Accepted"); c.Status != metav1.ConditionFalse || c.Reason != "NoMatchingParent" || !strings.Contains(c.Message, "default/missing not found") {
 		t.Errorf("lost Accepted: %+v", c)
 	}
-	if c := find(mr.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NoMatchingParent" {
+	if c := meta.FindStatusCondition(mr.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NoMatchingParent" {
 		t.Errorf("lost Programmed: %+v", c)
 	}
 	models := e.r.Snapshot().Models
@@ -181,11 +182,11 @@ spec:
 	// Our Gateway's status.
 	g := e.gateway("gw")
 	for _, typ := range []string{"Accepted", "Programmed"} {
-		if c := find(g.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionTrue {
+		if c := meta.FindStatusCondition(g.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionTrue {
 			t.Errorf("gateway %s: %+v", typ, c)
 		}
 	}
-	if c := find(g.Status.Conditions, "Programmed"); c == nil || c.Reason != "Programmed" {
+	if c := meta.FindStatusCondition(g.Status.Conditions, "Programmed"); c == nil || c.Reason != "Programmed" {
 		t.Errorf("gateway Programmed: %+v", c)
 	}
 	if len(g.Status.Listeners) != 2 {
@@ -196,10 +197,10 @@ spec:
 		http.SupportedKinds[0].Kind != "ModelRoute" || string(*http.SupportedKinds[0].Group) != "sluice.dev" || http.SupportedKinds[1].Kind != "HTTPRoute" {
 		t.Errorf("http listener: %+v", http)
 	}
-	if c := find(http.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionTrue {
+	if c := meta.FindStatusCondition(http.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("http listener Accepted: %+v", c)
 	}
-	if c := find(tcp.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "UnsupportedProtocol" || tcp.AttachedRoutes != 0 {
+	if c := meta.FindStatusCondition(tcp.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "UnsupportedProtocol" || tcp.AttachedRoutes != 0 {
 		t.Errorf("tcp listener: %+v", tcp)
 	}
 	// Another class's Gateway is left alone.
@@ -341,7 +342,7 @@ spec: {schema: Mock}
 	if len(broken.Status.Parents) != 2 || broken.Status.Parents[0].ControllerName != "example.com/other" {
 		t.Fatalf("parents %+v", broken.Status.Parents)
 	}
-	if c := find(broken.Status.Parents[1].Conditions, "ResolvedRefs"); c == nil || c.Status != metav1.ConditionTrue {
+	if c := meta.FindStatusCondition(broken.Status.Parents[1].Conditions, "ResolvedRefs"); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("broken ResolvedRefs after the Backend: %+v", c)
 	}
 }

@@ -33,8 +33,6 @@ type listenerVerdict struct {
 	conflictMsg string
 	refsReason  string // ResolvedRefs False reason; "": resolved
 	refsMsg     string
-	published   bool
-	port        int32
 }
 
 // listenerSet is the listeners to publish, their verdicts by "ns/gateway/listener", a
@@ -76,7 +74,7 @@ func (r *Reconciler) gatewayListeners(ctx context.Context, gs *gatewayState) (*l
 				continue
 			}
 			name := g.Namespace + "/" + g.Name + "/" + string(l.Name)
-			v := &listenerVerdict{port: int32(l.Port)}
+			v := &listenerVerdict{}
 			out.verdicts[name] = v
 			host := ""
 			if l.Hostname != nil {
@@ -108,7 +106,6 @@ func (r *Reconciler) gatewayListeners(ctx context.Context, gs *gatewayState) (*l
 			if v.conflict != "" || v.refsReason != "" {
 				continue
 			}
-			v.published = true
 			out.listeners = append(out.listeners, server.Listener{
 				Name: name, Port: int32(l.Port), Protocol: string(l.Protocol), Hostname: host, Certificates: certs,
 			})

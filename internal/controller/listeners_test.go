@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"math/big"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestGatewayListeners(t *testing.T) {
 		t.Helper()
 		for _, l := range g.Status.Listeners {
 			if string(l.Name) == name {
-				if c := find(l.Conditions, typ); c != nil {
+				if c := meta.FindStatusCondition(l.Conditions, typ); c != nil {
 					return *c
 				}
 			}
@@ -144,7 +145,7 @@ func TestGatewayListeners(t *testing.T) {
 	if c := lc("http", "Conflicted"); c.Status != metav1.ConditionFalse {
 		t.Errorf("http Conflicted: %+v", c)
 	}
-	if c := find(g.Status.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "ListenersNotValid" {
+	if c := meta.FindStatusCondition(g.Status.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "ListenersNotValid" {
 		t.Errorf("gateway Accepted: %+v", c)
 	}
 

@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,7 +40,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome
 		var parents, oldParents []gatewayv1.RouteParentStatus
 		if mr != nil {
 			oldParents = mr.Status.Parents
-			resolved := *find(want.Conditions, v1alpha1.ConditionResolvedRefs)
+			resolved := *meta.FindStatusCondition(want.Conditions, v1alpha1.ConditionResolvedRefs)
 			if _, ok := out.detached[it.ref]; ok {
 				resolved = metav1.Condition{Type: v1alpha1.ConditionResolvedRefs, Status: metav1.ConditionUnknown, Reason: v1alpha1.ReasonPending, Message: "references are resolved once a parent accepts the route"}
 			}
@@ -52,7 +54,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome
 		next := make([]metav1.Condition, len(want.Conditions))
 		for i, c := range want.Conditions {
 			c.LastTransitionTime = now
-			if o := find(old, c.Type); o != nil && o.Status == c.Status {
+			if o := meta.FindStatusCondition(old, c.Type); o != nil && o.Status == c.Status {
 				c.LastTransitionTime = o.LastTransitionTime
 			}
 			next[i] = c
@@ -75,11 +77,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, items []item, out *outcome
 			continue
 		}
 		for _, ev := range []struct{ typ, reason string }{{v1alpha1.ConditionAccepted, EventRejected}, {v1alpha1.ConditionResolvedRefs, EventResolvedRefs}} {
-			c := find(next, ev.typ)
+			c := meta.FindStatusCondition(next, ev.typ)
 			if c == nil || c.Status != metav1.ConditionFalse {
 				continue
 			}
-			if o := find(old, ev.typ); o != nil && o.Status == c.Status && o.Reason == c.Reason && o.Message == c.Message {
+			if o := meta.FindStatusCondition(old, ev.typ); o != nil && o.Status == c.Status && o.Reason == c.Reason && o.Message == c.Message {
 				continue
 			}
 			r.Recorder.Eventf(it.obj, corev1.EventTypeWarning, ev.reason, "%s: %s", c.Reason, c.Message)
@@ -196,25 +198,7 @@ func lastSegment(f string) string {
 
 // sameStatus compares ignoring lastTransitionTime.
 func sameStatus(have *v1alpha1.ResourceStatus, want v1alpha1.ResourceStatus) bool {
-	if have.ObservedGeneration != want.ObservedGeneration || len(have.Conditions) != len(want.Conditions) {
-		return false
-	}
-	for _, w := range want.Conditions {
-		h := find(have.Conditions, w.Type)
-		if h == nil || h.Status != w.Status || h.Reason != w.Reason || h.Message != w.Message || h.ObservedGeneration != w.ObservedGeneration {
-			return false
-		}
-	}
-	return true
-}
-
-func find(conds []metav1.Condition, typ string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == typ {
-			return &conds[i]
-		}
-	}
-	return nil
+	return have.ObservedGeneration == want.ObservedGeneration && sameConds(have.Conditions, want.Conditions)
 }
 
 func clip(s string) string {
@@ -222,10 +206,8 @@ func clip(s string) string {
 		return s
 	}
 	cut := maxMessage - len(" …")
-	for cut > 0 && !utf8Start(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + " …"
 }
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }

@@ -910,6 +910,7 @@ func TestInvalidValues(t *testing.T) {
 		`{mode: files, watchNamespace: x, files: {existingConfigMap: y}}`,
 		`autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}`,
 		`extproc: {enabled: true}`, // no resource files for it
+		`{watchNamespace: x, gatewayAPI: {enabled: true}}`, // GatewayClasses are cluster-scoped
 	} {
 		if _, err := Render(values(t, bad), "gateway"); err == nil {
 			t.Errorf("values %q rendered; want an error", bad)

@@ -50,8 +50,6 @@ type ListenerSet struct {
 	// DrainTimeout bounds how long a removed port's requests in flight may take
 	// (default DefaultListenerDrain). Set it before the first Apply.
 	DrainTimeout time.Duration
-	// OnOpen, when set, is called with the bound address of every port opened (tests).
-	OnOpen func(port int32, addr net.Addr)
 
 	bind    string
 	log     *slog.Logger
@@ -267,9 +265,6 @@ func (s *ListenerSet) openPort(num int32, protocol string) (*port, error) {
 		}
 	}()
 	s.log.Info("listening", "port", num, "protocol", protocol, "addr", ln.Addr().String())
-	if s.OnOpen != nil {
-		s.OnOpen(num, ln.Addr())
-	}
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"net/http"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -36,7 +37,7 @@ func (b *builder) httpRoutes(snap *Snapshot) []route.PathRule {
 				if len(br.Filters) > 0 {
 					errs = append(errs, field.Forbidden(bp.Child("filters"), "filters are not supported"))
 				}
-				if br.Group == nil || *br.Group != "sluice.dev" || br.Kind == nil || *br.Kind != "Backend" {
+				if br.Group == nil || *br.Group != v1alpha1.Group || br.Kind == nil || *br.Kind != "Backend" {
 					errs = append(errs, field.NotSupported(bp, "", []string{"sluice.dev/Backend"}))
 					continue
 				}
@@ -47,6 +48,10 @@ func (b *builder) httpRoutes(snap *Snapshot) []route.PathRule {
 				be, ok := snap.Backends[resource.Ref("Backend", ns, string(br.Name))]
 				if !ok {
 					errs = append(errs, field.NotFound(bp.Child("name"), ns+"/"+string(br.Name)))
+					continue
+				}
+				if be.MCP {
+					errs = append(errs, field.Invalid(bp.Child("name"), string(br.Name), "Backend "+ns+"/"+string(br.Name)+" is an MCP server: an MCPRoute fronts it"))
 					continue
 				}
 				w := 1

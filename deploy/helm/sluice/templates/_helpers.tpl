@@ -179,6 +179,9 @@ Checks on values that templates cannot express otherwise.
 {{- if and .Values.watchNamespace (ne .Values.mode "controller") }}
 {{- fail "watchNamespace applies to mode controller only" }}
 {{- end }}
+{{- if and .Values.watchNamespace .Values.gatewayAPI.enabled }}
+{{- fail "gatewayAPI.enabled needs cluster-wide access (GatewayClasses are cluster-scoped): leave watchNamespace empty" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" }}
 {{- end }}
