@@ -153,9 +153,14 @@ func (r *MCPRoute) Validate() field.ErrorList {
 			}
 		}
 		if t := b.Tools; t != nil {
-			for j, g := range append(append([]string(nil), t.Include...), t.Exclude...) {
-				if g == "" || strings.ContainsAny(g, "[]\\") {
-					errs = append(errs, field.Invalid(bp.Child("tools").Index(j), g, "must be a non-empty glob of * and ?"))
+			for _, l := range []struct {
+				name  string
+				globs []string
+			}{{"include", t.Include}, {"exclude", t.Exclude}} {
+				for j, g := range l.globs {
+					if g == "" || strings.ContainsAny(g, "[]\\") {
+						errs = append(errs, field.Invalid(bp.Child("tools", l.name).Index(j), g, "must be a non-empty glob of * and ?"))
+					}
 				}
 			}
 		}

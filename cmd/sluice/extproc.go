@@ -153,6 +153,6 @@ func newExtprocCmd() *cobra.Command {
 	f.Int64Var(&maxBytes, "max-request-bytes", gateway.DefaultMaxRequestBytes, "request body limit (413 above it)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&uFile, "usage-file", "", "JSONL file of usage records; empty: none")
-	f.StringVar(&uPG, "usage-postgres", os.Getenv("SLUICE_USAGE_POSTGRES"), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
+	f.StringVar(&uPG, "usage-postgres", os.Getenv(envUsagePostgres), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
 	return cmd
 }

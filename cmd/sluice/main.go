@@ -173,6 +173,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 				}
 			}
 			err = server.Run(ctx, server.Config{
+				Version:   buildVersion(),
 				Subscribe: subscribe, ListenerSet: listeners,
 				OnDenial: func(d gateway.Denial) {
 					if r := reconciler.Load(); r != nil {
@@ -203,7 +204,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&uFile, "usage-file", "usage.jsonl", "JSONL file of usage records, rotated by size (with --usage-postgres: the spill file); empty: none")
 	f.Int64Var(&uMax, "usage-file-max-bytes", usage.DefaultMaxBytes, "rotate the usage file past this size")
 	f.IntVar(&uKeep, "usage-file-keep", usage.DefaultMaxFiles, "rotated usage files kept")
-	f.StringVar(&uPG, "usage-postgres", os.Getenv("SLUICE_USAGE_POSTGRES"), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
+	f.StringVar(&uPG, "usage-postgres", os.Getenv(envUsagePostgres), "PostgreSQL DSN for usage records (default $SLUICE_USAGE_POSTGRES)")
 	f.BoolVar(&k8s, "kubernetes", false, "read resources from the cluster (sluice.dev CRDs and Secrets) instead of files, and write their status")
 	f.StringVar(&kubecfg, "kubeconfig", "", "with --kubernetes: kubeconfig file; default $KUBECONFIG, in-cluster, ~/.kube/config")
 	f.StringVar(&ns, "namespace", "", "with --kubernetes: watch only this namespace; default all")

@@ -73,6 +73,13 @@ func (e *Error) RPCCode() int {
 	return RPCInvalidParams
 }
 
+// rpcError is a JSON-RPC error object.
+type rpcError struct {
+	Code    int     `json:"code"`
+	Message string  `json:"message"`
+	Data    rpcData `json:"data"`
+}
+
 // rpcData is the data member of the gateway's JSON-RPC errors.
 type rpcData struct {
 	Code       string `json:"code"`
@@ -90,15 +97,7 @@ func (e *Error) RPC(id json.RawMessage) []byte {
 	b, _ := json.Marshal(struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
-		Error   struct {
-			Code    int     `json:"code"`
-			Message string  `json:"message"`
-			Data    rpcData `json:"data"`
-		} `json:"error"`
-	}{JSONRPC: "2.0", ID: id, Error: struct {
-		Code    int     `json:"code"`
-		Message string  `json:"message"`
-		Data    rpcData `json:"data"`
-	}{e.RPCCode(), e.Message, rpcData{Code: e.Code, Type: openAIType(e.Status), Param: e.Param, RetryAfter: e.Header.Get("Retry-After")}}})
+		Error   rpcError        `json:"error"`
+	}{"2.0", id, rpcError{e.RPCCode(), e.Message, rpcData{Code: e.Code, Type: openAIType(e.Status), Param: e.Param, RetryAfter: e.Header.Get("Retry-After")}}})
 	return b
 }

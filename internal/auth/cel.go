@@ -38,7 +38,7 @@ func CompileCondition(expr string) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Condition{prg: prg, usesBody: strings.Contains(expr, "body")}, nil
+	return &Condition{prg: prg, usesBody: ReadsBody(expr)}, nil
 }
 
 // Eval runs the condition; an evaluation error (a missing claim, a type mismatch) is false.
@@ -51,8 +51,8 @@ func (c *Condition) Eval(p *Principal, r *Request) bool {
 	return ok && b
 }
 
-// Activation is the CEL variables request, principal and mcp for one request. The body is
-// parsed only when withBody is set.
+// Activation is the CEL variables request, principal and mcp for one request. The body and
+// an MCP call's arguments are decoded only when withBody is set.
 func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 	headers := make(map[string]string, len(r.Header))
 	for k, v := range r.Header {
@@ -83,18 +83,24 @@ func Activation(p *Principal, r *Request, withBody bool) map[string]any {
 			principal["claims"] = p.Claims
 		}
 	}
-	return map[string]any{"request": req, "principal": principal, "mcp": mcpActivation(r.MCP)}
+	return map[string]any{"request": req, "principal": principal, "mcp": mcpActivation(r.MCP, withBody)}
 }
 
 // mcpActivation is the mcp variable: always set, with empty fields for a model request,
 // so mcp.tool is "" there rather than an error.
-func mcpActivation(c *exchange.MCPCall) map[string]any {
+// ReadsBody reports whether an expression may read what is costly to decode: the request
+// body, or an MCP call's arguments. Only then does its activation decode them.
+func ReadsBody(expr string) bool {
+	return strings.Contains(expr, "body") || strings.Contains(expr, "arguments")
+}
+
+func mcpActivation(c *exchange.MCPCall, withArgs bool) map[string]any {
 	m := map[string]any{"method": "", "tool": "", "prompt": "", "server": "", "arguments": map[string]any{}}
 	if c == nil {
 		return m
 	}
 	m["method"], m["tool"], m["prompt"], m["server"] = c.Method, c.Tool, c.Prompt, c.Server
-	if len(c.Arguments) > 0 {
+	if withArgs && len(c.Arguments) > 0 {
 		var args any
 		if json.Unmarshal(c.Arguments, &args) == nil && args != nil {
 			m["arguments"] = args
@@ -134,7 +140,7 @@ func CompileExpression(expr string) (*Expression, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Expression{prg: prg, usesBody: strings.Contains(expr, "body")}, nil
+	return &Expression{prg: prg, usesBody: ReadsBody(expr)}, nil
 }
 
 // Eval runs the expression.

@@ -64,6 +64,9 @@ type Decision struct {
 	Reason Reason
 	// Regions, when not nil, are the only regions the request may reach.
 	Regions map[string]bool
+	// refused, when set, is what the client is told instead of Reason (an MCP request no
+	// rule matched is refused its endpoint or tool, not a model).
+	refused Reason
 }
 
 func (r *Rule) matchesCaller(p *Principal) bool {
@@ -82,27 +85,11 @@ func (r *Rule) matchesCaller(p *Principal) bool {
 }
 
 func (r *Rule) allowsModel(model string) bool {
-	if len(r.Models) == 0 {
-		return true
-	}
-	for _, m := range r.Models {
-		if route.Match(m, model) {
-			return true
-		}
-	}
-	return false
+	return len(r.Models) == 0 || route.MatchAny(r.Models, model)
 }
 
 func (r *Rule) allowsTool(tool string) bool {
-	if len(r.Tools) == 0 {
-		return true
-	}
-	for _, t := range r.Tools {
-		if route.Match(t, tool) {
-			return true
-		}
-	}
-	return false
+	return len(r.Tools) == 0 || route.MatchAny(r.Tools, tool)
 }
 
 // speaksOf reports whether a rule without endpoints covers MCP requests (mcp) or model
@@ -159,7 +146,15 @@ func (p *Policy) Authorize(pr *Principal, req *Request) Decision {
 	if p.allow {
 		return Decision{Allowed: true}
 	}
-	return p.deny("", ReasonNoRule)
+	d := p.deny("", ReasonNoRule)
+	if mcp {
+		// The client is told what it may not use: the tool it called, or MCP at all.
+		d.refused = ReasonEndpoint
+		if req.MCP != nil && req.MCP.Tool != "" {
+			d.refused = ReasonTool
+		}
+	}
+	return d
 }
 
 func (p *Policy) deny(rule string, why Reason) Decision {
@@ -181,7 +176,11 @@ func (p *Policy) Denials() map[string]int64 {
 
 // Error is the client's error for a denial: it names what is not allowed, never the rule.
 func (d Decision) Error() *apierr.Error {
-	switch d.Reason {
+	why := d.Reason
+	if d.refused != ReasonNone {
+		why = d.refused
+	}
+	switch why {
 	case ReasonEndpoint:
 		return &apierr.Error{Status: http.StatusForbidden, Code: CodeEndpointNotAllowed, Message: "This endpoint is not allowed for your credentials."}
 	case ReasonTool:

@@ -158,6 +158,14 @@ type MCPCall struct {
 	IsError bool
 }
 
+// Name is the call's tool, else its prompt, else "".
+func (c *MCPCall) Name() string {
+	if c.Tool != "" {
+		return c.Tool
+	}
+	return c.Prompt
+}
+
 // Price is a model's price in US dollars per million tokens.
 type Price struct {
 	Input, Output, CachedInput float64

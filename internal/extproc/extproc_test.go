@@ -2,8 +2,6 @@ package extproc_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -23,11 +21,6 @@ import (
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
-
-func keyHash(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
 
 var baseYAML = backendsYAML + accessYAML
 
@@ -74,7 +67,7 @@ var accessYAML = `
 apiVersion: sluice.dev/v1alpha1
 kind: APIKey
 metadata: {name: alice}
-spec: {hash: ` + keyHash("sk-alice") + `, subject: alice, team: research, roles: [developer]}
+spec: {hash: ` + gatewaytest.KeyHash("sk-alice") + `, subject: alice, team: research, roles: [developer]}
 ---
 apiVersion: sluice.dev/v1alpha1
 kind: AccessPolicy

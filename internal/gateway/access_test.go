@@ -1,8 +1,6 @@
 package gateway_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,11 +15,6 @@ import (
 	"github.com/sluice-gateway/sluice/internal/gatewaytest"
 )
 
-func keyHash(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 func apiKeyYAML(name, key, subject, team string, roles []string, extra string) string {
 	return fmt.Sprintf(`
 apiVersion: sluice.dev/v1alpha1
@@ -34,7 +27,7 @@ spec:
   roles: [%s]
 %s
 ---
-`, name, keyHash(key), subject, team, strings.Join(roles, ", "), extra)
+`, name, gatewaytest.KeyHash(key), subject, team, strings.Join(roles, ", "), extra)
 }
 
 // accessConfig: two upstream regions, three models, keys for several kinds of caller.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"github.com/sluice-gateway/sluice/internal/apierr"
-	"github.com/sluice-gateway/sluice/internal/auth"
 	"github.com/sluice-gateway/sluice/internal/exchange"
 	"github.com/sluice-gateway/sluice/internal/payload"
 )
@@ -39,31 +38,11 @@ func (g *Gateway) deny(ex *exchange.Exchange, reason, code string) {
 }
 
 // auditDenial reports an access-control denial (see audit): rule is the rule that
-// decided ("" for the default or an authentication failure), reason the audit reason.
-func (g *Gateway) auditDenial(ex *exchange.Exchange, rule, reason string) {
+// decided ("" for the default or an authentication failure), reason the audit reason,
+// code the error code the client was answered with.
+func (g *Gateway) auditDenial(ex *exchange.Exchange, rule, reason, code string) {
 	if g.opts.OnDenial == nil {
 		return
-	}
-	var code string
-	switch reason {
-	case auth.ReasonNoRule.String():
-		code = auth.CodeModelNotAllowed
-		if c := ex.MCP; c != nil {
-			code = auth.CodeEndpointNotAllowed
-			if c.Tool != "" {
-				code = auth.CodeToolNotAllowed
-			}
-		}
-	case auth.ReasonModel.String():
-		code = auth.CodeModelNotAllowed
-	case auth.ReasonEndpoint.String():
-		code = auth.CodeEndpointNotAllowed
-	case auth.ReasonTool.String():
-		code = auth.CodeToolNotAllowed
-	case string(auth.FailToken):
-		code = auth.CodeInvalidToken
-	default: // the other authentication failures answer invalid_api_key
-		code = auth.CodeInvalidAPIKey
 	}
 	if rule != "" {
 		reason += " (rule " + rule + ")"

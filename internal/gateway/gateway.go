@@ -44,6 +44,8 @@ type Options struct {
 	Usage func(ex *exchange.Exchange)
 	// Tracer, when set, traces every inference request (see package tracing).
 	Tracer trace.Tracer
+	// Version is the gateway's version, as MCP clients see it in serverInfo. Default "dev".
+	Version string
 	// OnDenial, when set, is told of every request refused by access control, data
 	// residency or a payload processor's Block (see Denial). It is called on the
 	// request's goroutine, so it must not block: record, count or hand off, never wait.
@@ -76,6 +78,9 @@ func New(opts Options) *Gateway {
 	}
 	if opts.MaxResponseBytes <= 0 {
 		opts.MaxResponseBytes = 64 << 20
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, metrics: opts.Metrics}
 	if g.metrics != nil {
@@ -123,17 +128,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id := requestID(r)
 		w.Header()["X-Request-Id"] = []string{id}
 	}
+	if in, ok := ingressPaths[r.URL.Path]; ok {
+		g.post(w, r, in.ep, in.wire)
+		return
+	}
 	switch r.URL.Path {
-	case "/v1/chat/completions":
-		g.post(w, r, exchange.EndpointChat, apierr.OpenAI)
-	case "/v1/completions":
-		g.post(w, r, exchange.EndpointCompletions, apierr.OpenAI)
-	case "/v1/embeddings":
-		g.post(w, r, exchange.EndpointEmbeddings, apierr.OpenAI)
-	case "/v1/messages":
-		g.post(w, r, exchange.EndpointMessages, apierr.Anthropic)
-	case "/v1/messages/count_tokens":
-		g.post(w, r, exchange.EndpointCountTokens, apierr.Anthropic)
 	case "/v1/models":
 		if g.method(w, r, http.MethodGet) {
 			g.listModels(w, r)
@@ -275,7 +274,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 		pr, e, why := pol.Authenticate(r.Context(), r.Header)
 		if e != nil {
 			pol.CountAuthenticationFailure()
-			g.audit(ex, "", string(why))
+			g.audit(ex, "", string(why), e.Code)
 			g.fail(rw, ex, e)
 			return
 		}
@@ -299,7 +298,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, ep exchange.Endpo
 			MaxTokens: ex.MaxTokens, Header: r.Header, Body: ex.IngressBody,
 		})
 		if !d.Allowed {
-			g.audit(ex, d.Rule, d.Reason.String())
+			g.audit(ex, d.Rule, d.Reason.String(), d.Error().Code)
 			g.fail(rw, ex, d.Error())
 			return
 		}
@@ -456,11 +455,11 @@ func modelList(models []string) []byte {
 }
 
 // audit logs a denial: who, which rule, why. Never the credential.
-func (g *Gateway) audit(ex *exchange.Exchange, rule, reason string) {
+func (g *Gateway) audit(ex *exchange.Exchange, rule, reason, code string) {
 	subject, team := "", ""
 	if p := ex.Principal; p != nil {
 		subject, team = p.Subject, p.Team
 	}
 	g.log.Warn("access denied", "request_id", ex.ID, "subject", subject, "team", team, "rule", rule, "reason", reason, "model", ex.Model, "endpoint", ex.IngressEndpoint.String())
-	g.auditDenial(ex, rule, reason)
+	g.auditDenial(ex, rule, reason, code)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/sluice-gateway/sluice/internal/mcp"
 	"github.com/sluice-gateway/sluice/internal/payload"
 	"github.com/sluice-gateway/sluice/internal/payload/content"
+	"github.com/sluice-gateway/sluice/internal/sse"
 	"github.com/sluice-gateway/sluice/internal/tokens"
 	"github.com/sluice-gateway/sluice/internal/translate"
 )
@@ -44,14 +44,9 @@ type mcpHandler struct {
 	msg  *mcp.Message
 	sess *mcp.Session
 	run  *payload.Run
+	// events is the buffer events are framed in, reused for every event.
+	events []byte
 }
-
-var sluiceVersion = func() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}()
 
 // serveMCP dispatches a request to an MCPRoute's path by HTTP method.
 func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request, snap *translate.Snapshot, rt *mcp.Route) {
@@ -101,7 +96,7 @@ func (g *Gateway) mcpExchange(w http.ResponseWriter, r *http.Request, snap *tran
 		pr, e, why := pol.Authenticate(r.Context(), r.Header)
 		if e != nil {
 			pol.CountAuthenticationFailure()
-			g.audit(ex, "", string(why))
+			g.audit(ex, "", string(why), e.Code)
 			if snap.Policy.Issuers() != nil {
 				// Tell the client where to find how to get a token (RFC 9728).
 				c := *e
@@ -327,23 +322,15 @@ func (h *mcpHandler) request(admission **limits.Admission) {
 	if pol := h.snap.Policy; pol != nil {
 		d := pol.Authorize(ex.Principal, &auth.Request{Endpoint: exchange.EndpointMCP.String(), Header: r.Header, Body: ex.IngressBody, MCP: ex.MCP})
 		if !d.Allowed {
-			g.audit(ex, d.Rule, d.Reason.String())
-			e := d.Error()
-			if d.Reason == auth.ReasonNoRule {
-				// No rule for this caller: it is the endpoint (or the tool) it may not use.
-				e = auth.Decision{Reason: auth.ReasonEndpoint}.Error()
-				if ex.MCP.Tool != "" {
-					e = auth.Decision{Reason: auth.ReasonTool}.Error()
-				}
-			}
-			h.reply(e)
+			g.audit(ex, d.Rule, d.Reason.String(), d.Error().Code)
+			h.reply(d.Error())
 			return
 		}
 	}
 	pre := h.snap.Payload.Chain(payload.PreRouting, h.rt.Ref)
 	post := h.snap.Payload.Chain(payload.PostRouting, h.rt.Ref)
 	if !pre.Empty() || !post.Empty() {
-		h.run = payload.NewRun(r.Context(), ex, clientAddr(r), redecodeMCP)
+		h.run = payload.NewRun(r.Context(), ex, clientAddr(r), h.redecode)
 		if e := h.run.Request(r.Context(), pre, payload.PreRouting); e != nil {
 			h.reply(e)
 			return
@@ -399,18 +386,18 @@ var mcpMethods = map[string]bool{
 	"resources/read": true, "resources/subscribe": true, "resources/unsubscribe": true, "logging/setLevel": true,
 }
 
-// redecodeMCP reads a request again after a processor changed it.
-func redecodeMCP(ex *exchange.Exchange) *apierr.Error {
+// redecode reads the message again after a processor changed it. The method and id must
+// stay: they decided the rules that applied and match the server's answer.
+func (h *mcpHandler) redecode(ex *exchange.Exchange) *apierr.Error {
 	m, err := mcp.Parse(ex.Body)
-	if err != nil || m.Method != ex.MCP.Method {
-		// What was judged (method, and so the rules that applied) must be what is sent.
-		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "A payload processor left the message unreadable or changed its method."}
+	if err != nil || m.Method != h.msg.Method || !bytes.Equal(m.ID, h.msg.ID) {
+		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "A payload processor left the message unreadable or changed its method or id."}
 	}
 	args, err := mcp.Param(m.Params, "arguments")
 	if err != nil {
 		return &apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "A payload processor left the arguments ambiguous."}
 	}
-	ex.MCP.Arguments = args
+	h.msg, ex.MCP.Arguments = m, args
 	return nil
 }
 
@@ -467,7 +454,7 @@ func (h *mcpHandler) initialize() {
 		return
 	}
 	h.rw.Header().Set(mcp.HeaderSession, h.rt.Sealer.Seal(sess))
-	h.writeJSON(mcp.Result(h.msg.ID, mcp.MergedInit(sess.Protocol, sluiceVersion, servers, inits)))
+	h.writeJSON(mcp.Result(h.msg.ID, mcp.MergedInit(sess.Protocol, h.g.opts.Version, servers, inits)))
 }
 
 // sessionServers are the route's servers in the session that offer cap, with their
@@ -608,16 +595,12 @@ func (h *mcpHandler) call(name string, cap mcp.Caps, notFound string, namePath .
 	}
 	// The message sent is built again from what was judged (after the processors): the
 	// server reads exactly the name and arguments the rules and processors saw.
-	m, err := mcp.Parse(h.ex.Body)
-	var params json.RawMessage
-	if err == nil {
-		params, err = mcp.SetParam(m.Params, jsonscan.AppendQuoted(nil, bare), namePath...)
-	}
+	params, err := mcp.SetParam(h.msg.Params, jsonscan.AppendQuoted(nil, bare), namePath...)
 	if err != nil {
 		h.reply(&apierr.Error{Status: http.StatusBadRequest, Code: apierr.CodeInvalidRequest, Message: "The message could not be rewritten for its server: " + err.Error() + "."})
 		return
 	}
-	body := mcp.Request(m.ID, m.Method, params)
+	body := mcp.Request(h.msg.ID, h.msg.Method, params)
 	h.forward(s, side, body)
 }
 
@@ -879,24 +862,9 @@ func (h *mcpHandler) startStream() {
 }
 
 func (h *mcpHandler) writeEvent(msg []byte) {
-	buf := make([]byte, 0, len(msg)+24)
-	buf = append(buf, "event: message\n"...)
-	h.rw.Write(appendData(buf, msg))
+	h.events = sse.AppendData(append(h.events[:0], "event: message\n"...), msg)
+	h.rw.Write(h.events)
 	h.rw.Flush()
-}
-
-// appendData frames msg as an event's data, one data line per line of msg.
-func appendData(dst, msg []byte) []byte {
-	for {
-		line, rest, more := bytes.Cut(msg, []byte{'\n'})
-		dst = append(dst, "data: "...)
-		dst = append(dst, bytes.TrimSuffix(line, []byte{'\r'})...)
-		dst = append(dst, '\n')
-		if !more {
-			return append(dst, '\n')
-		}
-		msg = rest
-	}
 }
 
 // relayResponse sends the client's reply to a server's request back to that server.

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -21,14 +20,14 @@ func BenchmarkMCPToolCall(b *testing.B) {
 	beta, _ := newMCPServer(b, "beta")
 	const call = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"%s","arguments":{"message":"hello from the benchmark"}}}`
 	run := func(b *testing.B, endpoint, key, tool string) {
-		resp, _ := postB(b, endpoint, key, "", initMsg)
+		resp, _ := postMCP(b, endpoint, key, "", initMsg)
 		sess := resp.Header.Get("Mcp-Session-Id")
-		postB(b, endpoint, key, sess, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		postMCP(b, endpoint, key, sess, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 		body := strings.Replace(call, "%s", tool, 1)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if resp, out := postB(b, endpoint, key, sess, body); resp.StatusCode != 200 || !strings.Contains(out, "says hello") {
+			if resp, out := postMCP(b, endpoint, key, sess, body); resp.StatusCode != 200 || !strings.Contains(out, "says hello") {
 				b.Fatalf("%d %s", resp.StatusCode, out)
 			}
 		}
@@ -40,25 +39,4 @@ func BenchmarkMCPToolCall(b *testing.B) {
 		gw := gatewaytest.Start(b, cfg, nil, gateway.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 		run(b, gw.Server.URL+"/mcp", mcpKeyLimited, "a_echo")
 	})
-}
-
-var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-
-func postB(b *testing.B, endpoint, key, session, body string) (*http.Response, string) {
-	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	resp, err := benchClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(out)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func newFuzzMCPServer(t testing.TB) *httptest.Server {
 		return textResult("fuzz says " + in.Message), nil, nil
 	})
 	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "add", Description: "Adds two numbers."}, func(_ context.Context, _ *mcpsdk.CallToolRequest, in sumIn) (*mcpsdk.CallToolResult, any, error) {
-		return textResult(jsonNumber(in.A + in.B)), nil, nil
+		return textResult(strconv.Itoa(in.A + in.B)), nil, nil
 	})
 	mcpsdk.AddTool(s, &mcpsdk.Tool{Name: "read-env", Description: "Excluded by the route."}, func(context.Context, *mcpsdk.CallToolRequest, struct{}) (*mcpsdk.CallToolResult, any, error) {
 		return textResult("SECRET=hunter2"), nil, nil
@@ -41,8 +42,6 @@ func newFuzzMCPServer(t testing.TB) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
-
-func jsonNumber(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 const mcpFuzzLimit = 64 << 10
 

@@ -424,7 +424,7 @@ func TestMCPSessionAcrossReplicas(t *testing.T) {
 }
 
 // post sends one raw JSON-RPC message.
-func postMCP(t *testing.T, endpoint, key, session, body string) (*http.Response, string) {
+func postMCP(t testing.TB, endpoint, key, session, body string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -124,7 +123,7 @@ func errorReply(e *apierr.Error, wire apierr.Wire) *Reply {
 	return r
 }
 
-// ingressPaths are the inference endpoints, as ServeHTTP dispatches them.
+// ingressPaths are the inference endpoints: ServeHTTP and Proxy dispatch by them.
 var ingressPaths = map[string]struct {
 	ep   exchange.Endpoint
 	wire apierr.Wire
@@ -170,7 +169,7 @@ func (g *Gateway) Proxy(ctx context.Context, method, path string, header http.He
 		pr, e, why := pol.Authenticate(ctx, header)
 		if e != nil {
 			pol.CountAuthenticationFailure()
-			g.audit(ex, "", string(why))
+			g.audit(ex, "", string(why), e.Code)
 			return p, p.fail(e)
 		}
 		ex.Principal = pr
@@ -191,9 +190,6 @@ func (p *Proxied) fail(e *apierr.Error) *Reply {
 	p.rw.wrote = true
 	return rep
 }
-
-// Exchange is the request's Exchange, for reading (tests, logs); valid until Finish.
-func (p *Proxied) Exchange() *exchange.Exchange { return p.ex }
 
 // Request takes the whole request body and decides: authorization, routing, PreRouting
 // processors, rate-limit admission, PostRouting processors, the Backend (the first
@@ -220,7 +216,7 @@ func (p *Proxied) Request(body []byte) (*Upstream, *Reply) {
 			MaxTokens: ex.MaxTokens, Header: r.Header, Body: ex.IngressBody,
 		})
 		if !d.Allowed {
-			g.audit(ex, d.Rule, d.Reason.String())
+			g.audit(ex, d.Rule, d.Reason.String(), d.Error().Code)
 			return nil, p.fail(d.Error())
 		}
 		ex.Regions = d.Regions
@@ -607,13 +603,4 @@ func (p *pump) close() bool {
 		<-p.done
 	}
 	return p.ended
-}
-
-// CanonicalHeader turns lower-case header names (HTTP/2, Envoy) into the gateway's
-// canonical form.
-func CanonicalHeader(name string) string {
-	if strings.HasPrefix(name, ":") {
-		return name
-	}
-	return http.CanonicalHeaderKey(name)
 }

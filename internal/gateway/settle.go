@@ -105,12 +105,8 @@ func (g *Gateway) accessLog(r *http.Request, ex *exchange.Exchange, w *recorder,
 		slog.String("pool_endpoint", ex.PoolEndpoint),
 	}
 	if c := ex.MCP; c != nil {
-		name := c.Tool
-		if name == "" {
-			name = c.Prompt
-		}
 		g.log.LogAttrs(context.Background(), level, "request", append(attrs[:],
-			slog.String("mcp_method", c.Method), slog.String("mcp_name", name), slog.Bool("mcp_tool_error", c.IsError))...)
+			slog.String("mcp_method", c.Method), slog.String("mcp_name", c.Name()), slog.Bool("mcp_tool_error", c.IsError))...)
 		return
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs[:]...)

@@ -36,11 +36,7 @@ func endSpan(span trace.Span, ex *exchange.Exchange) {
 	op := telemetry.Operation(ex.IngressEndpoint)
 	if c := ex.MCP; c != nil {
 		// MCP spans are named by method and tool or prompt ("tools/call a_search").
-		name := c.Tool
-		if name == "" {
-			name = c.Prompt
-		}
-		span.SetName(strings.TrimSpace(c.Method + " " + name))
+		span.SetName(strings.TrimSpace(c.Method + " " + c.Name()))
 		span.SetAttributes(attribute.String("mcp.method.name", c.Method), attribute.String("gen_ai.tool.name", c.Tool))
 	} else {
 		span.SetName(op + " " + ex.Model)

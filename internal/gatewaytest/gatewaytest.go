@@ -6,6 +6,8 @@ package gatewaytest
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
@@ -118,4 +120,10 @@ func Build(t testing.TB, yaml string, vars map[string]string) *translate.Snapsho
 		t.Fatalf("translate: %v", err)
 	}
 	return snap
+}
+
+// KeyHash is an APIKey's spec.hash for key: "sha256:" and its hex SHA-256.
+func KeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -909,7 +909,7 @@ func TestInvalidValues(t *testing.T) {
 		`terminationGracePeriodSeconds: 20`,
 		`{mode: files, watchNamespace: x, files: {existingConfigMap: y}}`,
 		`autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}`,
-		`extproc: {enabled: true}`, // no resource files for it
+		`extproc: {enabled: true}`,                         // no resource files for it
 		`{watchNamespace: x, gatewayAPI: {enabled: true}}`, // GatewayClasses are cluster-scoped
 	} {
 		if _, err := Render(values(t, bad), "gateway"); err == nil {

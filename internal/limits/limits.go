@@ -110,7 +110,7 @@ func NewRule(id string, r ratelimit.Rule, key, cost, matcher string) (*Rule, map
 			errs["trafficMatcher.celMatcher"] = err
 		}
 	}
-	out.usesBody = strings.Contains(key, "body") || strings.Contains(matcher, "body")
+	out.usesBody = auth.ReadsBody(key) || auth.ReadsBody(matcher)
 	return out, errs
 }
 

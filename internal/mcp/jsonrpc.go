@@ -132,16 +132,6 @@ func Request(id json.RawMessage, method string, params json.RawMessage) []byte {
 	return append(out, '}')
 }
 
-// Notification renders a notification (params may be nil).
-func Notification(method string, params json.RawMessage) []byte {
-	out := jsonscan.AppendQuoted([]byte(`{"jsonrpc":"2.0","method":`), method)
-	if params != nil {
-		out = append(out, `,"params":`...)
-		out = append(out, params...)
-	}
-	return append(out, '}')
-}
-
 // Response renders a response carrying either result or errObj (raw JSON).
 func Response(id, result, errObj json.RawMessage) []byte {
 	if errObj != nil {
@@ -159,13 +149,6 @@ func (m *Message) WithID(id json.RawMessage) []byte {
 		return Request(id, m.Method, m.Params)
 	}
 	return Response(id, m.Result, m.Error)
-}
-
-// ErrorObject is a JSON-RPC error as a server sent it.
-type ErrorObject struct {
-	Code    int             `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // ErrAmbiguous is a message whose member the gateway judges could be read differently by

@@ -50,12 +50,11 @@ func (r *Route) Server(ref string) *Server {
 // Set is a snapshot's MCPRoutes by path.
 type Set struct {
 	byPath map[string]*Route
-	Routes []*Route
 }
 
 // NewSet indexes routes by path (the translator has refused duplicate paths).
 func NewSet(routes []*Route) *Set {
-	s := &Set{byPath: make(map[string]*Route, len(routes)), Routes: routes}
+	s := &Set{byPath: make(map[string]*Route, len(routes))}
 	for _, r := range routes {
 		s.byPath[r.Path] = r
 	}

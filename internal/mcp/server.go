@@ -9,9 +9,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/apierr"
 	"github.com/sluice-gateway/sluice/internal/egress"
 	"github.com/sluice-gateway/sluice/internal/route"
 	"github.com/sluice-gateway/sluice/internal/sse"
@@ -39,19 +41,10 @@ type Server struct {
 
 // Exposes reports whether the route shows the server's tool (unprefixed name).
 func (s *Server) Exposes(tool string) bool {
-	if s.Include != nil && !matchAny(s.Include, tool) {
+	if s.Include != nil && !route.MatchAny(s.Include, tool) {
 		return false
 	}
-	return !matchAny(s.Exclude, tool)
-}
-
-func matchAny(globs []string, name string) bool {
-	for _, g := range globs {
-		if route.Match(g, name) {
-			return true
-		}
-	}
-	return false
+	return !route.MatchAny(s.Exclude, tool)
 }
 
 // ErrSessionGone is a server's 404 to a request in a session: the server no longer knows
@@ -208,7 +201,7 @@ func (s *Server) Call(ctx context.Context, ss *ServerSession, id json.RawMessage
 		if m.IsRequest() {
 			// The gateway made this call and has no client to ask: refuse at once, so the
 			// server does not wait for an answer that never comes.
-			refusal := Response(bytes.Clone(m.ID), nil, json.RawMessage(`{"code":-32601,"message":"The gateway cannot relay requests to the client during this call."}`))
+			refusal := Response(bytes.Clone(m.ID), nil, json.RawMessage(`{"code":`+strconv.Itoa(apierr.RPCMethodNotFound)+`,"message":"The gateway cannot relay requests to the client during this call."}`))
 			go func() {
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()

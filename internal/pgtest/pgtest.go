@@ -113,9 +113,6 @@ func SkipWithout(t testing.TB) {
 	}
 }
 
-// Port is the server's port.
-func (s *Server) Port() int { return s.port }
-
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 

@@ -127,6 +127,16 @@ func IsGlob(pattern string) bool {
 	return strings.ContainsAny(pattern, "*?")
 }
 
+// MatchAny reports whether any of the patterns matches name.
+func MatchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if Match(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Match reports whether name matches pattern, where * matches any run of bytes (slashes
 // included, since model names such as meta-llama/Llama-3 have them) and ? any one byte.
 // It runs in O(len(pattern)·len(name)) at worst, with no allocation.

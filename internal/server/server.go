@@ -29,6 +29,8 @@ import (
 type Config struct {
 	// Paths are files and directories of resources; empty runs the embedded quickstart.
 	Paths []string
+	// Version is the build's version (MCP clients see it).
+	Version string
 	// Listen is the address to listen on, unless Listener is set.
 	Listen   string
 	Listener net.Listener
@@ -110,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return st.Written, st.Spilled, st.Dropped, st.Queued
 		})
 	}
-	gw := gateway.New(gateway.Options{Logger: log, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer, OnDenial: cfg.OnDenial})
+	gw := gateway.New(gateway.Options{Logger: log, Version: cfg.Version, MaxRequestBytes: cfg.MaxRequestBytes, Metrics: metrics, Usage: record, Tracer: cfg.Tracer, OnDenial: cfg.OnDenial})
 	if snap != nil {
 		gw.Swap(snap)
 		metrics.Reloaded(nil)

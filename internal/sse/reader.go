@@ -183,9 +183,16 @@ func (r *Reader) parse(raw []byte) Event {
 	return ev
 }
 
-// AppendData appends one event carrying data (which must not contain newlines) to dst.
+// AppendData appends one event carrying data to dst: one data line per line of data.
 func AppendData(dst, data []byte) []byte {
-	dst = append(dst, "data: "...)
-	dst = append(dst, data...)
-	return append(dst, '\n', '\n')
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'})
+		dst = append(dst, "data: "...)
+		dst = append(dst, bytes.TrimSuffix(line, []byte{'\r'})...)
+		dst = append(dst, '\n')
+		if !more {
+			return append(dst, '\n')
+		}
+		data = rest
+	}
 }

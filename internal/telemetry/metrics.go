@@ -24,7 +24,7 @@ import (
 const Other = "other"
 
 // DefaultLabelLimit bounds the distinct values of each guarded label (route, backend,
-// team, model, policy, rule, processor).
+// team, model, policy, rule, processor, and MCP's tool and method).
 const DefaultLabelLimit = 200
 
 // Metrics is the gateway's metrics. Safe for concurrent use; nil-safe (a nil *Metrics
@@ -54,7 +54,6 @@ type Metrics struct {
 	mcpTokens    *prometheus.CounterVec
 
 	guards map[string]*guard
-	limit  int
 }
 
 // Options configure New.
@@ -81,8 +80,8 @@ func New(o Options) *Metrics {
 	if o.LabelLimit <= 0 {
 		o.LabelLimit = DefaultLabelLimit
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), limit: o.LabelLimit, guards: map[string]*guard{}}
-	for _, name := range []string{"route", "backend", "team", "model", "policy", "rule", "processor", "tool"} {
+	m := &Metrics{reg: prometheus.NewRegistry(), guards: map[string]*guard{}}
+	for _, name := range []string{"route", "backend", "team", "model", "policy", "rule", "processor", "tool", "method"} {
 		m.guards[name] = &guard{limit: o.LabelLimit}
 	}
 	hist := func(name, help string, buckets []float64, labels []string) *prometheus.HistogramVec {
@@ -153,7 +152,7 @@ func (g *guard) value(v string) string {
 
 func (m *Metrics) label(kind, v string) string { return m.guards[kind].value(v) }
 
-// Begin counts a request in flight; the returned func ends it.
+// Begin counts a request in flight; End ends it.
 func (m *Metrics) Begin() {
 	if m != nil {
 		m.inFlight.Inc()
@@ -237,29 +236,13 @@ func (m *Metrics) Observe(ex *exchange.Exchange, findings []payload.Finding, ela
 	}
 }
 
-// mcpMethods are the method label's values; anything else a client sends is Other.
-var mcpMethods = map[string]bool{
-	"initialize": true, "ping": true, "tools/list": true, "tools/call": true, "prompts/list": true, "prompts/get": true,
-	"resources/list": true, "resources/templates/list": true, "resources/read": true, "resources/subscribe": true,
-	"resources/unsubscribe": true, "completion/complete": true, "logging/setLevel": true, "stream": true,
-	"session/delete": true, "response": true, "notifications/initialized": true, "notifications/cancelled": true,
-	"notifications/roots/list_changed": true, "notifications/progress": true,
-}
-
 func (m *Metrics) observeMCP(ex *exchange.Exchange, c *exchange.MCPCall, route, server, team string, elapsed time.Duration) {
-	method := c.Method
-	if !mcpMethods[method] {
-		method = Other
-	}
-	name := c.Tool
-	if name == "" {
-		name = c.Prompt
-	}
+	method, name := m.label("method", c.Method), m.label("tool", c.Name())
 	code := ex.Code
 	if code == "" && c.IsError {
 		code = "tool_error"
 	}
-	m.mcpRequests.WithLabelValues(route, server, method, m.label("tool", name), team, code).Inc()
+	m.mcpRequests.WithLabelValues(route, server, method, name, team, code).Inc()
 	m.mcpDuration.WithLabelValues(route, server, method).Observe(elapsed.Seconds())
 	if u := ex.Usage; u.InputTokens > 0 || u.OutputTokens > 0 {
 		m.mcpTokens.WithLabelValues(route, server, "arguments").Add(float64(u.InputTokens))

@@ -318,7 +318,7 @@ func (b *builder) build() *Snapshot {
 	sort.Strings(snap.Models)
 	snap.Routes = route.NewTable(exact, globs)
 	snap.Routes.SetPaths(b.httpRoutes(snap))
-	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources, MCPRoutes: len(snap.MCP.Routes)}
+	snap.Summary = Summary{Backends: len(snap.Backends), ModelRoutes: len(b.set.ModelRoutes), Secrets: len(b.set.Secrets), Models: len(snap.Models), APIKeys: len(b.set.APIKeys), AccessPolicies: len(b.set.AccessPolicies), PayloadProcessors: snap.Payload.Resources, MCPRoutes: len(b.set.MCPRoutes)}
 	return snap
 }
 

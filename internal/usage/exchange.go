@@ -37,10 +37,7 @@ func FromExchange(ex *exchange.Exchange) Record {
 		r.Subject, r.Team, r.Key = p.Subject, p.Team, p.Key
 	}
 	if c := ex.MCP; c != nil {
-		r.MCPMethod, r.MCPName = c.Method, c.Tool
-		if r.MCPName == "" {
-			r.MCPName = c.Prompt
-		}
+		r.MCPMethod, r.MCPName = c.Method, c.Name()
 	}
 	if r.Status == 0 {
 		r.Status = 200

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,8 +123,8 @@ func TestTypeScriptClient(t *testing.T) {
 	t.Run("gateway", func(t *testing.T) {
 		vars := map[string]string{
 			"EVERYTHING_URL":   everything + "/mcp",
-			"KEY_FULL_HASH":    keyHash(keyFull),
-			"KEY_LIMITED_HASH": keyHash(keyLimited),
+			"KEY_FULL_HASH":    gatewaytest.KeyHash(keyFull),
+			"KEY_LIMITED_HASH": gatewaytest.KeyHash(keyLimited),
 		}
 		gw1 := gatewaytest.Start(t, config, vars, gateway.Options{})
 		gw2 := gatewaytest.Start(t, config, vars, gateway.Options{})
@@ -142,11 +141,6 @@ func TestTypeScriptClient(t *testing.T) {
 			"KEY_LIMITED":   keyLimited,
 		})
 	})
-}
-
-func keyHash(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // npmCI installs package-lock.json's packages into dir/node_modules unless the lockfile
@@ -201,7 +195,7 @@ func startEverything(t *testing.T, dir string) string {
 	cmd := exec.Command("node", filepath.Join("node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"), "streamableHttp")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	var out syncBuffer
+	var out gatewaytest.Log
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -258,7 +252,7 @@ func runClient(t *testing.T, dir string, env map[string]string) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var stderr syncBuffer
+	var stderr gatewaytest.Log
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	stdout, err := cmd.StdoutPipe()
@@ -304,24 +298,6 @@ func runClient(t *testing.T, dir string, env map[string]string) {
 		t.Fatalf("node client.mjs: %v", err)
 	}
 	t.Fatalf("client.mjs: %v; %d of %d checks failed:\n%s", err, len(failed), checks, strings.Join(failed, "\n"))
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's stdout and stderr at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // unreachable reports whether npm's output says the registry could not be reached.
