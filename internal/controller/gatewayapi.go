@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/api/v1alpha1"
 	"github.com/sluice-gateway/sluice/internal/resource"
+	"github.com/sluice-gateway/sluice/internal/translate"
 )
 
 // Gateway API integration (Reconciler.GatewayAPI): ModelRoutes attach to Gateways of a
@@ -322,6 +323,17 @@ func parentStatus(as []attachment, gen int64, resolved metav1.Condition, old []g
 	return out
 }
 
+// unsupported are the errors that are not about a broken reference.
+func unsupported(errs translate.Errors) translate.Errors {
+	var out translate.Errors
+	for _, e := range errs {
+		if refReason(e) == "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // sameParents compares ignoring lastTransitionTime.
 func sameParents(a, b []gatewayv1.RouteParentStatus) bool {
 	if len(a) != len(b) {
@@ -412,6 +424,16 @@ func (r *Reconciler) writeGatewayStatus(ctx context.Context, gs *gatewayState, m
 				continue
 			}
 			as = append(as, gs.attach(p, hr.Namespace, httpRouteKind))
+		}
+		// A route the translator left out for what it asks (not for a missing reference,
+		// which ResolvedRefs reports) is not accepted, whatever its parents say.
+		if errs := unsupported(r.out.rejected[resource.Ref("HTTPRoute", hr.Namespace, hr.Name)]); len(errs) > 0 {
+			for i := range as {
+				if as[i].accepted {
+					as[i].accepted, as[i].listeners = false, nil
+					as[i].reason, as[i].message = string(gatewayv1.RouteReasonUnsupportedValue), "not served: "+errs.Error()
+				}
+			}
 		}
 		count(as)
 		resolved := gs.httpRouteRefs(hr)

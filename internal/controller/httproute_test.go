@@ -68,6 +68,12 @@ spec:
 	if code := ask("other.example.com"); code != 200 || len(a.auth) != 1 || len(b.auth) != 1 {
 		t.Fatalf("other host: %d (a %d, b %d)", code, len(a.auth), len(b.auth))
 	}
-	// The refused HTTPRoute did not take the rest down.
+	// The refused HTTPRoute did not take the rest down, and its status says it is refused.
 	e.healthy("ModelRoute", "chat")
+	if c := parentCond(t, "broken", e.httpRoute("broken").Status.Parents, "Accepted"); c.Status != "False" || c.Reason != "UnsupportedValue" || !strings.Contains(c.Message, "RegularExpression") {
+		t.Errorf("broken HTTPRoute: Accepted = %+v", c)
+	}
+	if c := parentCond(t, "team-b", e.httpRoute("team-b").Status.Parents, "Accepted"); c.Status != "True" {
+		t.Errorf("team-b HTTPRoute: Accepted = %+v", c)
+	}
 }
